@@ -1,0 +1,57 @@
+"""netserv: a readable re-implementation of the standard socketserver module.
+
+``import netserv as socketserver`` runs programs written for the standard
+module (Python 3.13) unchanged: the same names, the same ``__all__``, the
+same classes with the same bases, hooks, defaults and error routing.
+See docs/differences.md for what netserv does better, and why.
+
+Read the package in this order, each module one concept:
+
+    base.py      BaseServer: the request pipeline and the serve loop
+    tcp.py       TCPServer: streams (listen, accept)
+    udp.py       UDPServer: datagrams
+    unix.py      UnixStreamServer, UnixDatagramServer: the same on a path
+    handlers.py  BaseRequestHandler, StreamRequestHandler, DatagramRequestHandler
+    threads.py   ThreadingMixIn: a thread per request
+    forking.py   ForkingMixIn: a process per request
+
+netserv's own additions are importable from here too but are not in
+``__all__`` (which stays the standard module's): ServerState, Waker,
+TruncatedDatagram, is_truncated, SocketWriter. The teaching tools (trace,
+load, stats, plot) are submodules, imported only when used.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from .base import BaseServer, ServerState, Waker
+from .forking import *  # noqa: F403 - the Forking* names exist only where fork() does
+from .handlers import (BaseRequestHandler, DatagramRequestHandler, SocketWriter,
+                       StreamRequestHandler)
+from .tcp import TCPServer
+from .threads import ThreadingMixIn, ThreadingTCPServer, ThreadingUDPServer
+from .udp import TruncatedDatagram, UDPServer, is_truncated
+
+if hasattr(socket, "AF_UNIX"):
+    from .threads import ThreadingUnixDatagramServer, ThreadingUnixStreamServer
+    from .unix import UnixDatagramServer, UnixStreamServer
+
+__version__ = "0.1.0"
+
+# The standard module's private name for SocketWriter, for code that used it.
+_SocketWriter = SocketWriter
+
+# The same names, in the same order, under the same conditions as socketserver.
+__all__ = ["BaseServer", "TCPServer", "UDPServer",
+           "ThreadingUDPServer", "ThreadingTCPServer",
+           "BaseRequestHandler", "StreamRequestHandler",
+           "DatagramRequestHandler", "ThreadingMixIn"]
+if hasattr(os, "fork"):
+    __all__ += ["ForkingUDPServer", "ForkingTCPServer", "ForkingMixIn"]
+if hasattr(socket, "AF_UNIX"):
+    __all__ += ["UnixStreamServer", "UnixDatagramServer",
+                "ThreadingUnixStreamServer", "ThreadingUnixDatagramServer"]
+    if hasattr(os, "fork"):
+        __all__ += ["ForkingUnixStreamServer", "ForkingUnixDatagramServer"]
