@@ -395,9 +395,8 @@ def _check_mixin_order(cls: type) -> None:
         if shadowed:
             server = next(c for c in mro if issubclass(c, BaseServer) and c is not cls)
             raise TypeError(
-                f"{cls.__name__} lists {later.__name__} after {server.__name__}, so "
-                f"{server.__name__} and its bases define {', '.join(shadowed)} first, so the "
-                f"mix-in's are never called and it "
-                f"does nothing. Put the mix-in first: class {cls.__name__}"
-                f"({later.__name__}, {server.__name__})"
+                f"{cls.__name__} lists {later.__name__} after {server.__name__}: "
+                f"{', '.join(shadowed)} of {server.__name__} and its bases come first "
+                f"in the MRO, so the mix-in is never called. Put the mix-in first: "
+                f"class {cls.__name__}({later.__name__}, {server.__name__})"
             )
