@@ -1,0 +1,239 @@
+"""ThreadPoolMixIn: a fixed number of worker threads and a bounded queue.
+
+Theory of operation
+-------------------
+ThreadingMixIn starts one thread per request, with no limit: a burst of
+10,000 connections is 10,000 threads. A pool bounds both numbers:
+
+* ``pool_size`` worker threads, started together when the first request
+  arrives (not at construction, so a server whose bind() failed leaves no
+  thread behind), each looping: take a request from the queue, finish it,
+  take the next.
+* a queue of at most ``queue_size`` accepted requests waiting for a worker.
+
+``process_request()``, in the serve loop's thread, only puts the request in
+the queue. When the queue is full it *waits* for a free slot, and while it
+waits the loop accepts nothing: new connections wait in the kernel's listen
+backlog (``request_queue_size``), and when that is full too, the kernel makes
+clients wait in connect(). This is back-pressure: the server never holds more
+than ``pool_size + queue_size`` requests, and a burst is absorbed by queues
+that already exist instead of by new threads. ``handle_queue_full()`` is
+called, in the loop's thread, each time the loop is about to wait like this,
+so the moment is visible (tracing, tests, a log line).
+
+Shutdown stays prompt: ``shutdown()`` wakes a process_request() that waits
+for a slot. The request it holds was accepted, so it is not dropped: it joins
+the queue even though the queue is full (the only time the queue holds
+``queue_size + 1``), and is served or closed by server_close() like the rest.
+
+``server_close()`` stops the pool after closing the listening socket:
+
+* ``block_on_close = True`` (the default, as for ThreadingMixIn): the workers
+  finish every request already queued, then exit; server_close() waits for
+  them. No accepted request is lost.
+* ``block_on_close = False``: requests still in the queue are closed
+  unserved (shutdown_request), and server_close() returns without waiting
+  for the requests the workers are busy with.
+
+Workers are daemon threads, always: a worker waiting for work must never
+keep the interpreter alive because someone forgot server_close(). Waiting
+for them is server_close()'s job (with block_on_close), not the
+interpreter's.
+
+Each worker routes errors exactly as ThreadingMixIn's thread does: an
+Exception goes to handle_error(), and the request is shut down whatever
+happens.
+"""
+
+from __future__ import annotations
+
+import collections
+import socket
+import threading
+from typing import Any
+
+from .tcp import TCPServer
+from .udp import UDPServer
+
+__all__ = ["ThreadPoolMixIn", "ThreadPoolTCPServer", "ThreadPoolUDPServer"]
+
+#: Worker threads. Small on purpose: a handler that computes holds the GIL,
+#: so more threads than cores buys nothing, and a handler that waits on the
+#: network is what the queue and backlog are for. Raise it for handlers
+#: that block on slow back-ends.
+DEFAULT_POOL_SIZE = 8
+
+#: Accepted requests waiting for a worker. A few per worker smooths bursts;
+#: a long queue only hides an overload (requests wait in it instead of being
+#: refused at connect()).
+DEFAULT_QUEUE_SIZE = 16
+
+
+class ThreadPoolMixIn:
+    """Mix-in that hands each request to one of a fixed set of threads. List it first.
+
+    Class variables:
+
+    - pool_size (8): worker threads, started on the first request
+    - queue_size (16): accepted requests that may wait for a worker; when
+      the queue is full the serve loop stops accepting until a slot frees
+    - block_on_close (True): server_close() lets the workers finish every
+      queued request and waits for them; False closes queued requests
+      unserved and does not wait
+
+    Methods: process_request() queues the request (waiting for a slot if the
+    queue is full); process_request_thread() is what a worker runs for one
+    request (may be overridden); handle_queue_full() is called before the
+    loop waits for a slot (does nothing; may be overridden); server_close()
+    extends the server's to stop the pool; pool_status() reports the pool.
+    """
+
+    pool_size = DEFAULT_POOL_SIZE
+    queue_size = DEFAULT_QUEUE_SIZE
+    block_on_close = True
+
+    #: Hooks that netserv.trace records, in addition to the pipeline's own.
+    traced_hooks = ("get_request", "verify_request", "process_request",
+                    "handle_queue_full", "process_request_thread", "finish_request",
+                    "handle_error", "shutdown_request", "close_request", "service_actions")
+
+    # Created by _start_pool() on the first request.
+    _workers: list[threading.Thread] | None = None
+    _pool_lock: threading.Lock | None = None
+
+    def _start_pool(self) -> None:
+        """Create the queue and start pool_size workers. Loop thread only."""
+        if self.pool_size < 1 or self.queue_size < 1:
+            raise ValueError(f"pool_size and queue_size must be at least 1, "
+                             f"got {self.pool_size} and {self.queue_size}")
+        self._pool_lock = threading.Lock()
+        # Workers wait on _work_ready, the loop waits on _slot_free: two
+        # conditions on one lock, so each wakes only the side that can act.
+        self._work_ready = threading.Condition(self._pool_lock)
+        self._slot_free = threading.Condition(self._pool_lock)
+        self._queue: collections.deque[tuple[Any, Any]] = collections.deque()
+        self._busy = 0
+        self._pool_closed = False
+        self._workers = []
+        name = type(self).__name__
+        for number in range(self.pool_size):
+            worker = threading.Thread(target=self._work, name=f"{name}-worker-{number}",
+                                      daemon=True)
+            self._workers.append(worker)
+            worker.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Queue the request for a worker; wait for a slot while the queue is full.
+
+        Called in the serve loop's thread. If the pool is already closed
+        (server_close() ran while the loop was still accepting) the request
+        is closed unserved.
+        """
+        if self._workers is None:
+            self._start_pool()
+        with self._slot_free:
+            if len(self._queue) >= self.queue_size and not self._pool_stopping():
+                self.handle_queue_full()
+                while len(self._queue) >= self.queue_size and not self._pool_stopping():
+                    self._slot_free.wait()
+            closed = self._pool_closed
+            if not closed:
+                self._queue.append((request, client_address))
+                self._work_ready.notify()
+        if closed:
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+
+    def _pool_stopping(self) -> bool:
+        return self._pool_closed or self._stop_requested  # type: ignore[attr-defined]
+
+    def handle_queue_full(self) -> None:
+        """Called in the loop's thread when an accepted request finds the queue full.
+
+        The loop then waits for a free slot, accepting nothing meanwhile.
+        Does nothing; override it to log or count these moments.
+        """
+
+    def _work(self) -> None:
+        """A worker's life: take requests from the queue until the pool closes."""
+        while True:
+            with self._work_ready:
+                while not self._queue and not self._pool_closed:
+                    self._work_ready.wait()
+                if not self._queue:
+                    return  # closed, and nothing left to serve
+                request, client_address = self._queue.popleft()
+                self._busy += 1
+                self._slot_free.notify()
+            try:
+                self.process_request_thread(request, client_address)
+            finally:
+                with self._pool_lock:  # type: ignore[union-attr]
+                    self._busy -= 1
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Finish one request in a worker; route an Exception to handle_error.
+
+        Same as ThreadingMixIn.process_request_thread: the request is shut
+        down whatever happens; an exception other than Exception propagates
+        and ends this worker (the pool then has one worker fewer).
+        """
+        try:
+            self.finish_request(request, client_address)  # type: ignore[attr-defined]
+        except Exception:
+            self.handle_error(request, client_address)  # type: ignore[attr-defined]
+        finally:
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+
+    def _request_stop(self) -> None:
+        """Also wake a process_request() waiting for a slot, so shutdown() is prompt."""
+        super()._request_stop()  # type: ignore[misc]
+        if self._pool_lock is not None:
+            with self._slot_free:
+                self._slot_free.notify_all()
+
+    def pool_status(self) -> dict[str, int]:
+        """A snapshot: workers started, workers busy, requests queued."""
+        if self._pool_lock is None:
+            return {"workers": 0, "busy": 0, "queued": 0}
+        with self._pool_lock:
+            return {"workers": len(self._workers or ()), "busy": self._busy,
+                    "queued": len(self._queue)}
+
+    def server_close(self) -> None:
+        """Close the server, then stop the pool (see block_on_close).
+
+        With block_on_close, waits until the workers have served every
+        queued request and exited; without, closes the queued requests
+        unserved and returns while busy workers finish on their own.
+        """
+        super().server_close()  # type: ignore[misc]
+        if self._pool_lock is None:
+            return
+        unserved: list[tuple[Any, Any]] = []
+        with self._pool_lock:
+            self._pool_closed = True
+            if not self.block_on_close:
+                unserved = list(self._queue)
+                self._queue.clear()
+            self._work_ready.notify_all()
+            self._slot_free.notify_all()
+        for request, _client_address in unserved:
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+        if self.block_on_close:
+            current = threading.current_thread()
+            for worker in self._workers or ():
+                if worker is not current:  # server_close() from a handler
+                    worker.join()
+
+
+class ThreadPoolUDPServer(ThreadPoolMixIn, UDPServer): pass
+class ThreadPoolTCPServer(ThreadPoolMixIn, TCPServer): pass
+
+
+if hasattr(socket, "AF_UNIX"):
+    from .unix import UnixDatagramServer, UnixStreamServer
+
+    class ThreadPoolUnixStreamServer(ThreadPoolMixIn, UnixStreamServer): pass
+    class ThreadPoolUnixDatagramServer(ThreadPoolMixIn, UnixDatagramServer): pass
+
+    __all__ += ["ThreadPoolUnixStreamServer", "ThreadPoolUnixDatagramServer"]
