@@ -2,28 +2,69 @@
 
 Useful with ``python -m netserv bench --connect HOST:PORT`` or with
 ``nc 127.0.0.1 PORT`` in a terminal next to a notebook.
+
+With ``--control`` (how ``bench`` runs its server in a separate process) the
+first line on stdout is JSON, ``{"ready": true, "address": ..., ...}``, written
+once the socket listens; then each line ``cpu`` on stdin is answered with the
+process's CPU seconds so far, and ``stop`` (or end of input) shuts the
+server down, waits for its threads or children, answers with the final CPU
+seconds (reaped children included) and exits.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import threading
+from typing import Any
 
 from . import demo
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU time of this process and of its reaped children (forked handlers)."""
+    t = os.times()
+    return {"self": t.user + t.system, "children": t.children_user + t.children_system}
+
+
+def _control(server: Any) -> None:
+    """Answer ``cpu`` lines on stdin; ``stop`` or end of input stops the server."""
+    for line in sys.stdin:
+        command = line.strip()
+        if command == "cpu":
+            print(json.dumps({"cpu": cpu_seconds()}), flush=True)
+        elif command == "stop":
+            break
+    server.shutdown()
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m netserv serve", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m netserv serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=list(demo.MODELS), default="threading")
     parser.add_argument("--transport", choices=list(demo.TRANSPORTS), default="tcp")
     parser.add_argument("--impl", choices=demo.IMPLS, default="netserv")
+    parser.add_argument("--control", action="store_true",
+                        help="machine-readable: JSON ready line, cpu/stop commands on stdin")
     args = parser.parse_args(argv)
     server = demo.make_server(args.model, args.transport, args.impl)
-    print(f"{type(server).__name__} ({args.impl}) echoing on {server.server_address}; "
-          f"Ctrl-C stops it", flush=True)
+    if args.control:
+        print(json.dumps({"ready": True, "address": server.server_address,
+                          "transport": args.transport, "class": type(server).__name__,
+                          "pid": os.getpid()}), flush=True)
+        controller = threading.Thread(target=_control, args=(server,), daemon=True)
+        controller.start()
+    else:
+        print(f"{type(server).__name__} ({args.impl}) echoing on {server.server_address}; "
+              f"Ctrl-C stops it", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         demo.cleanup(server)
+    if args.control:
+        print(json.dumps({"stopped": True, "cpu": cpu_seconds()}), flush=True)
     return 0

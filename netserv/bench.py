@@ -1,0 +1,244 @@
+"""``python -m netserv bench``: measure one echo server under load.
+
+Theory of operation
+-------------------
+A benchmark is three processes apart: the *server* (``python -m netserv
+serve --control``, a demo echo server of the chosen model, transport and
+implementation), and the *load generator*'s workers (netserv.load). The
+server runs alone in its process so that it has a GIL of its own and its
+CPU time can be read: before the load starts and after it stops, bench
+asks the server for its CPU seconds (forked children included, once reaped
+at the end), and reports server CPU per request next to the generator's.
+
+``--connect HOST:PORT`` (or a socket path) drives a server that is already
+running instead (server CPU is then unknown). Either way only loopback
+targets are accepted.
+
+The result is the load generator's (see netserv.load) plus ``model``,
+``impl`` and ``server_cpu_per_request_us``; ``--json`` and ``--csv`` save it,
+and a short table is printed.
+
+Resource handling: the server process is always stopped and waited for,
+also when the run fails. Error handling: a server that does not start
+(an unknown model on this system, say) raises RuntimeError with its
+message; ``main`` prints it and returns 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import selectors
+import subprocess
+import sys
+from typing import Any
+
+from . import load
+
+__all__ = ["ServerProcess", "run_bench", "format_table", "main"]
+
+#: Seconds a server process may take to start (an interpreter, an import,
+#: a bind) and to stop (joining its handler threads or children).
+SERVER_START_TIMEOUT = 30.0
+SERVER_STOP_TIMEOUT = 30.0
+MODELS = ("sync", "threading", "forking", "pool", "select")
+
+
+class ServerProcess:
+    """A demo echo server in a child process, driven over its stdin/stdout.
+
+    Use as a context manager: the process is started on entry (returns once
+    the socket listens) and stopped on exit (killed if it does not stop).
+    """
+
+    def __init__(self, model: str, transport: str = "tcp", impl: str = "netserv") -> None:
+        self.args = [sys.executable, "-m", "netserv", "serve", "--control",
+                     "--model", model, "--transport", transport, "--impl", impl]
+        self.proc: subprocess.Popen[str] | None = None
+        self.address: Any = None
+        self.final_cpu: float | None = None
+
+    def __enter__(self) -> ServerProcess:
+        env = dict(os.environ)
+        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            ready = self._read(SERVER_START_TIMEOUT)
+            if ready is None or not ready.get("ready"):
+                raise RuntimeError(f"server did not start: {' '.join(self.args[2:])}\n"
+                                   f"{self._stderr()}")
+        except BaseException:
+            self._kill()
+            raise
+        address = ready["address"]
+        self.address = address if isinstance(address, str) else tuple(address)
+        return self
+
+    def cpu(self) -> float:
+        """CPU seconds the server process (and its reaped children) used so far."""
+        self._send("cpu")
+        reply = self._read(SERVER_START_TIMEOUT)
+        if reply is None:
+            raise RuntimeError(f"server stopped answering\n{self._stderr()}")
+        return reply["cpu"]["self"] + reply["cpu"]["children"]
+
+    def stop(self) -> float | None:
+        """Stop the server; return its final CPU seconds (None if it did not stop cleanly)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.final_cpu
+        self._send("stop")
+        reply = self._read(SERVER_STOP_TIMEOUT)
+        if reply is not None and "cpu" in reply:
+            self.final_cpu = reply["cpu"]["self"] + reply["cpu"]["children"]
+        return self.final_cpu
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.stop()
+        finally:
+            self._kill()
+
+    def _send(self, line: str) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it exited already; _read reports it
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        """One JSON line from the server, or None on end of file or timeout."""
+        assert self.proc is not None and self.proc.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.proc.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                return None
+        line = self.proc.stdout.readline()
+        return json.loads(line) if line.strip() else None
+
+    def _stderr(self) -> str:
+        self._kill()
+        assert self.proc is not None and self.proc.stderr is not None
+        return self.proc.stderr.read().strip()
+
+    def _kill(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                proc.wait(SERVER_STOP_TIMEOUT if self.final_cpu is not None else 0.001)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except BrokenPipeError:
+                    pass  # unflushed data for a process that is gone
+
+
+def run_bench(model: str = "threading", impl: str = "netserv", transport: str = "tcp",
+              *, connect: Any = None, **load_options: Any) -> dict[str, Any]:
+    """Start a server (unless ``connect`` is given), run the load, return the result.
+
+    ``load_options`` are LoadSpec fields: clients, duration, warmup, rate,
+    per_connection, payload, processes, max_requests, reply_timeout, quiet.
+    """
+    if connect is not None:
+        result = load.run(load.LoadSpec(connect, transport, **load_options))
+        result.update(model=model if model else None, impl=impl, server_cpu_per_request_us=None)
+        return result
+    with ServerProcess(model, transport, impl) as server:
+        cpu_before = server.cpu()
+        result = load.run(load.LoadSpec(server.address, transport, **load_options))
+        cpu_after = server.stop()
+    replies = result["replies_total"]
+    server_cpu = None
+    if cpu_after is not None and replies:
+        server_cpu = (cpu_after - cpu_before) / replies * 1e6
+    result.update(model=model, impl=impl, server_cpu_per_request_us=server_cpu)
+    return result
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """A short plain-text table: one line per result."""
+    head = (f"{'model':<10} {'impl':<8} {'transport':<10} {'mode':<6} {'clients':>7} "
+            f"{'rate/s':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} "
+            f"{'max ms':>8} {'errors':>6} {'gen µs':>7} {'srv µs':>7}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lat = r["latency_ms"]
+        lines.append(
+            f"{str(r.get('model')):<10} {str(r.get('impl')):<8} {r['transport']:<10} "
+            f"{r['mode']:<6} {r['clients']:>7} {_fmt(r['rate'], '.0f'):>8} "
+            f"{r['throughput_rps']:>9.0f} {lat['p50']:>8.3f} {lat['p99']:>8.3f} "
+            f"{lat['p999']:>8.3f} {lat['max']:>8.3f} {r['errors']:>6} "
+            f"{_fmt(r['generator_cpu_per_request_us'], '.1f'):>7} "
+            f"{_fmt(r['server_cpu_per_request_us'], '.1f'):>7}")
+    return "\n".join(lines)
+
+
+def _parse_target(text: str, transport: str) -> Any:
+    if transport.startswith("unix"):
+        return text
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--connect wants HOST:PORT, got {text!r}")
+    return (host.strip("[]"), int(port))
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m netserv bench",
+        description="Drive an echo server with the load generator and print latency figures.")
+    parser.add_argument("--model", choices=MODELS, default="threading")
+    parser.add_argument("--impl", choices=("netserv", "stdlib"), default="netserv")
+    parser.add_argument("--transport", choices=load.TRANSPORTS, default="tcp")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
+    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds (default 5)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (default 1)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: total requests per second (default: closed loop)")
+    parser.add_argument("--per-connection", action="store_true",
+                        help="a new connection per request (streams only)")
+    parser.add_argument("--payload", type=int, default=64, help="bytes per request (default 64)")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="load generator processes (default: one per core)")
+    parser.add_argument("--max-requests", type=int, default=load.DEFAULT_MAX_REQUESTS)
+    parser.add_argument("--connect", metavar="HOST:PORT",
+                        help="drive a running line-echo server on loopback (or a socket path)")
+    parser.add_argument("--json", metavar="FILE", help="save the result as JSON")
+    parser.add_argument("--csv", metavar="FILE", help="save the result as CSV")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    args = parser.parse_args(argv)
+    options = dict(clients=args.clients, duration=args.duration, warmup=args.warmup,
+                   rate=args.rate, per_connection=args.per_connection, payload=args.payload,
+                   processes=args.processes, max_requests=args.max_requests, quiet=args.quiet)
+    try:
+        connect = _parse_target(args.connect, args.transport) if args.connect else None
+        result = run_bench(args.model, args.impl, args.transport, connect=connect, **options)
+    except (ValueError, RuntimeError) as exc:
+        print(f"netserv bench: {exc}", file=sys.stderr)
+        return 1
+    if args.connect:
+        result["model"] = None
+    print(format_table([result]))
+    if result["clients_without_reply"]:
+        print(f"warning: {result['clients_without_reply']} client(s) never got a reply")
+    if result["generator_busy"] and result["generator_busy"] > 0.9:
+        print("warning: the load generator was busy >90% of the time; figures may be "
+              "limited by the generator (try --processes)")
+    if args.json:
+        load.write_json(result, args.json)
+    if args.csv:
+        load.write_csv(result, args.csv)
+    return 0
