@@ -14,11 +14,14 @@ Read the package in this order, each module one concept:
     handlers.py  BaseRequestHandler, StreamRequestHandler, DatagramRequestHandler
     threads.py   ThreadingMixIn: a thread per request
     forking.py   ForkingMixIn: a process per request
+    pool.py      ThreadPoolMixIn: a fixed set of threads and a bounded queue
+    eventdriven.py  EventDrivenMixIn: one thread, a selector, a table of connections
 
 netserv's own additions are importable from here too but are not in
 ``__all__`` (which stays the standard module's): ServerState, Waker,
-TruncatedDatagram, is_truncated, SocketWriter. The teaching tools (trace,
-load, stats, plot) are submodules, imported only when used.
+TruncatedDatagram, is_truncated, SocketWriter, the ThreadPool* servers and
+ThreadPoolMixIn, the EventDriven* servers, EventDrivenMixIn, EventHandler
+and LineHandler. The teaching tools (trace, load, stats, plot) are submodules, imported only when used.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ from .udp import TruncatedDatagram, UDPServer, is_truncated
 if hasattr(socket, "AF_UNIX"):
     from .threads import ThreadingUnixDatagramServer, ThreadingUnixStreamServer
     from .unix import UnixDatagramServer, UnixStreamServer
+
+# netserv's own concurrency models (not in __all__: the standard module has none).
+from .eventdriven import EventDrivenMixIn, EventDrivenTCPServer, EventHandler, LineHandler
+from .pool import ThreadPoolMixIn, ThreadPoolTCPServer, ThreadPoolUDPServer
+
+if hasattr(socket, "AF_UNIX"):
+    from .eventdriven import EventDrivenUnixStreamServer
+    from .pool import ThreadPoolUnixDatagramServer, ThreadPoolUnixStreamServer
 
 __version__ = "0.1.0"
 
