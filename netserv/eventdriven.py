@@ -175,7 +175,7 @@ class EventHandler:
     instance gets a dict (about 100 bytes more per connection).
     """
 
-    __slots__ = ("connection", "server")
+    __slots__ = ("connection", "server", "request", "client_address")
 
     #: Methods netserv.trace records for handlers of this kind.
     traced_hooks = ("connection_made", "data_received", "eof_received", "connection_lost")
@@ -183,14 +183,8 @@ class EventHandler:
     def __init__(self, connection: Connection, server: Any) -> None:
         self.connection = connection
         self.server = server
-
-    @property
-    def request(self) -> socket.socket:
-        return self.connection.sock
-
-    @property
-    def client_address(self) -> Any:
-        return self.connection.address
+        self.request = connection.sock
+        self.client_address = connection.address
 
     def connection_made(self) -> None:
         """The connection is in the table. Does nothing here."""
@@ -331,7 +325,7 @@ class EventDrivenMixIn:
 
     #: Methods netserv.trace records.
     traced_hooks = ("get_request", "verify_request", "process_request", "handle_error",
-                    "close_connection", "pause_reading", "resume_reading",
+                    "finish_connection", "close_connection", "pause_reading", "resume_reading",
                     "close_idle_connections", "shutdown_request", "close_request",
                     "service_actions", "handle_timeout")
 
@@ -382,7 +376,8 @@ class EventDrivenMixIn:
         selector = self._get_selector()
         wait = poll_interval
         if self.idle_timeout is not None:
-            wait = min(wait, self.idle_timeout / IDLE_CHECKS_PER_TIMEOUT)
+            wait = min(wait, self._idle_check_interval())
+            self._next_idle_check = time.monotonic() + self._idle_check_interval()
         try:
             selector.register(self.socket, selectors.EVENT_READ, _LISTENER)  # type: ignore[attr-defined]
             selector.register(waker, selectors.EVENT_READ, _WAKER)
@@ -441,12 +436,15 @@ class EventDrivenMixIn:
                 # handler), or reads nothing more.
                 if events & selectors.EVENT_READ and not conn.closing:
                     self._read_ready(conn)
-        if now >= self._next_idle_check:
-            if self.idle_timeout is not None and self.connections:
+        if self.idle_timeout is not None and now >= self._next_idle_check:
+            self._next_idle_check = now + self._idle_check_interval()
+            if self.connections:
                 self.close_idle_connections(now)
-            if self.idle_timeout is not None:
-                self._next_idle_check = now + self.idle_timeout / IDLE_CHECKS_PER_TIMEOUT
         return len(ready)
+
+    def _idle_check_interval(self) -> float:
+        assert self.idle_timeout is not None
+        return self.idle_timeout / IDLE_CHECKS_PER_TIMEOUT
 
     def _read_ready(self, conn: Connection) -> None:
         """recv() once and hand the bytes to the handler."""
