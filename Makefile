@@ -1,0 +1,122 @@
+# netserv: one command per chore. Needs only GNU make and Python 3.11+.
+#
+#   make lab         set up .venv (course + test extras), open JupyterLab on the course
+#   make test        set up .venv (test extra), run every test, exercise check and notebook
+#   make notebooks   re-execute notebooks and save their outputs (NB=path for one)
+#   make nav         rewrite the navigation cells of the notebooks
+#   make starters    regenerate exercise starters from their solutions
+#   make clean       remove .venv and every cache
+#
+# Set-up is lazy: .venv is created when it is missing, and the package is
+# (re)installed only when pyproject.toml changes. A stamp file inside .venv,
+# named after a checksum of pyproject.toml and the extras, records the last
+# installation, so a second `make test` goes straight to the tests.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+# Checksum of pyproject.toml: a changed file names a stamp that does not exist yet.
+PYPROJECT_KEY := $(firstword $(shell cksum pyproject.toml))
+TEST_STAMP := $(VENV)/.installed-test-$(PYPROJECT_KEY)
+COURSE_STAMP := $(VENV)/.installed-course-test-$(PYPROJECT_KEY)
+
+# Exercise checks live in lessons/; the directory may not exist yet.
+TEST_DIRS := tests $(wildcard lessons)
+NOTEBOOKS := $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+# Seconds one notebook cell may run under nbval. NETSERV_QUICK=1 scales the load
+# experiments down to seconds; the margin is for a busy 2-core CI machine.
+CELL_TIMEOUT := 180
+# pytest-timeout's limit for one nbval item (a cell, plus kernel start for the
+# first one): above CELL_TIMEOUT so that nbval's own, clearer message comes first.
+NB_ITEM_TIMEOUT := 300
+
+# The notebook step.
+# * --nbval-lax: run every cell, fail on any error, compare the outputs only
+#   of cells tagged nbval-check-output. Correctness lives in asserts.
+# * --nbval-current-env: the kernel is this .venv's Python, whatever the
+#   notebook's metadata says.
+# * stderr is never compared: notebooks/conftest.py adds "stderr" to nbval's
+#   skip_compare (the way nbval's documentation gives to skip an output type).
+#   A server's traceback, printed to stderr by handle_error in a server thread,
+#   carries paths and line numbers, and ipykernel may file a background
+#   thread's output under a later cell: comparing stderr would fail or flake.
+#   An exception raised by a cell still fails it (that is an "error" output,
+#   not a stream), and tests/test_notebooks.py rejects tracebacks and warnings
+#   in the committed outputs.
+# * Warnings: the configuration makes every warning an error. Code in a
+#   notebook runs in the kernel, a separate process, so its warnings never
+#   reach pytest: the kernel prints them to the cell's stderr. The only
+#   warnings pytest sees here come from nbval, jupyter_client and zmq, so their
+#   deprecation warnings are shown in the summary instead of failing a cell.
+NBVAL_FLAGS := --nbval-lax --nbval-current-env \
+	--nbval-sanitize-with notebooks/nbval_sanitize.cfg \
+	--nbval-cell-timeout=$(CELL_TIMEOUT) --timeout=$(NB_ITEM_TIMEOUT) \
+	-W default::DeprecationWarning -W default::PendingDeprecationWarning
+
+.DEFAULT_GOAL := help
+.PHONY: help lab test notebooks nav starters check-starters clean
+
+help:
+	@sed -n '3,8s/^# //p' Makefile
+
+# ---------------------------------------------------------------- set-up
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "netserv needs Python 3.11 or newer; try: make PYTHON=python3.12 ...")'
+	$(PYTHON) -m venv $(VENV)
+
+$(TEST_STAMP): | $(PY)
+	@echo "make: installing netserv[test] into $(VENV) (the first time takes a few minutes)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	rm -f $(VENV)/.installed-test-*
+	touch $@
+
+$(COURSE_STAMP): | $(PY)
+	@echo "make: installing netserv[course,test] into $(VENV) (the first time takes a few minutes)"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[course,test]'
+	rm -f $(VENV)/.installed-course-test-*
+	touch $@
+
+# ---------------------------------------------------------------- commands
+
+# JupyterLab on loopback only, never all interfaces. Its root is the repository
+# (so that the notebooks' links into ../lessons/ open) and it starts in notebooks/.
+lab: $(COURSE_STAMP)
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(CURDIR) \
+		--LabApp.default_url=/lab/tree/notebooks
+
+# Order: tests and exercise checks, the starters' consistency (once the lessons
+# tool exists), then the notebooks. pytest's exit code 5 ("no tests collected")
+# is a failure in every step: the notebook step is skipped, visibly, only while
+# there is no notebooks/NN_*.ipynb at all.
+test: $(TEST_STAMP)
+	$(PY) -m pytest $(TEST_DIRS)
+ifneq ($(wildcard tools/make_starters.py),)
+	$(PY) tools/make_starters.py --check
+endif
+ifeq ($(NOTEBOOKS),)
+	@echo "make test: no notebooks/NN_*.ipynb yet: notebook step skipped"
+else
+	NETSERV_QUICK=1 $(PY) -m pytest $(NBVAL_FLAGS) notebooks/
+endif
+
+notebooks: $(TEST_STAMP)
+	$(PY) tools/run_notebooks.py $(NB)
+
+nav: $(TEST_STAMP)
+	$(PY) tools/nav.py
+
+# ---- exercises: tools/make_starters.py belongs to the lessons (see lessons/).
+starters: $(TEST_STAMP)
+	$(PY) tools/make_starters.py
+
+check-starters: $(TEST_STAMP)
+	$(PY) tools/make_starters.py --check
+# ---- end of exercises
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
