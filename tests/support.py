@@ -1,0 +1,291 @@
+"""Shared helpers for the tests of netserv's core.
+
+Theory of operation
+-------------------
+Most tests run the *same* server subclass, handler and client against the
+standard ``socketserver`` and against ``netserv`` and compare what each saw.
+This module supplies the pieces:
+
+* :data:`IMPLS` and :func:`module` to parametrize over the two modules;
+* :func:`make` and :func:`serving`: a server bound to loopback port 0 (or a
+  socket file in a fresh temporary directory), served in a thread for the
+  length of a ``with`` block, then shut down, closed and cleaned up;
+* :class:`HookLog` and :func:`recording`: a subclass of any server (and of
+  any handler) that logs every hook it runs, with the process and thread it
+  ran in. The log is a pipe, so hooks that run in a forked child are logged
+  too (each line is one write() shorter than PIPE_BUF, hence atomic);
+* clients with timeouts (:func:`client`, :func:`exchange`), so that a hung
+  server fails a test instead of hanging the suite;
+* the census of the process (:func:`open_fds`, :func:`child_processes`)
+  that tests/conftest.py uses to catch leaks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import socketserver
+import tempfile
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import netserv
+from netserv import demo
+
+IMPLS = ("netserv", "stdlib")
+MODELS = ("sync", "threading", "forking")
+TRANSPORTS = ("tcp", "udp", "unix", "unix-dgram")
+STREAM_TRANSPORTS = ("tcp", "unix")
+
+#: Seconds a test client waits for a reply: a hung server fails the test
+#: long before the suite's own time limit, a loaded machine still replies.
+CLIENT_TIMEOUT = 10.0
+
+#: poll_interval for serve_forever() in tests: short, so that the standard
+#: module's polled shutdown() does not slow the suite down.
+TEST_POLL_INTERVAL = 0.01
+
+#: The hooks a recording server logs, in pipeline order.
+SERVER_HOOKS = ("server_bind", "server_activate", "get_request", "verify_request",
+                "process_request", "process_request_thread", "finish_request",
+                "handle_error", "shutdown_request", "close_request", "handle_timeout",
+                "service_actions", "server_close")
+HANDLER_HOOKS = ("setup", "handle", "finish")
+
+
+def module(impl: str) -> ModuleType:
+    """The module under test: netserv or the standard socketserver."""
+    return {"netserv": netserv, "stdlib": socketserver}[impl]
+
+
+def is_datagram(transport: str) -> bool:
+    return transport in ("udp", "unix-dgram")
+
+
+# -- servers -----------------------------------------------------------------
+
+def server_class(model: str, transport: str, impl: str) -> type:
+    """The combined class of netserv.demo; for the stdlib before 3.13, which
+    lacks ForkingUnix*Server, the one-line class 3.13 defines."""
+    try:
+        return demo.server_class(model, transport, impl)
+    except ValueError:
+        if impl != "stdlib" or model != "forking" or not hasattr(socketserver, "ForkingMixIn"):
+            raise
+        base = getattr(socketserver, demo.TRANSPORTS[transport])
+        return type("Forking" + base.__name__, (socketserver.ForkingMixIn, base), {})
+
+
+def make(model: str, transport: str, impl: str, handler: type | None = None,
+         server_mixin: type | None = None, **attributes: Any) -> Any:
+    """A bound server of a model and transport from one impl (see netserv.demo).
+
+    ``server_mixin`` (a class with no bases of its own, such as the one
+    :func:`recording` returns) is put first in the new class's bases.
+    """
+    cls = server_class(model, transport, impl)
+    bases = (server_mixin, cls) if server_mixin is not None else (cls,)
+    cls = type(cls.__name__, bases, dict(attributes))
+    return _bind(cls, transport, handler or demo.default_handler(model, transport))
+
+
+def _bind(cls: type, transport: str, handler: type) -> Any:
+    tmpdir = None
+    if transport.startswith("unix"):
+        tmpdir = tempfile.mkdtemp(prefix="netserv-test-")
+        address: Any = os.path.join(tmpdir, "server.sock")
+    else:
+        address = (demo.LOOPBACK, 0)
+    try:
+        server = cls(address, handler)
+    except BaseException:
+        if tmpdir:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        raise
+    server.demo_tmpdir = tmpdir
+    server.demo_transport = transport
+    return server
+
+
+@contextlib.contextmanager
+def serving(server: Any, poll_interval: float = TEST_POLL_INTERVAL) -> Iterator[Any]:
+    """serve_forever() in a thread for the block; then shutdown, close, clean up."""
+    with demo.running(server, poll_interval=poll_interval) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def closing(server: Any) -> Iterator[Any]:
+    """For a server driven with handle_request(): close and clean up at the end."""
+    try:
+        yield server
+    finally:
+        demo.cleanup(server)
+
+
+@contextlib.contextmanager
+def short_tempdir() -> Iterator[str]:
+    """A fresh directory with a short path (a Unix socket path has ~100 bytes)."""
+    path = tempfile.mkdtemp(prefix="netserv-test-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+# -- clients -----------------------------------------------------------------
+
+@contextlib.contextmanager
+def client(server: Any, timeout: float = CLIENT_TIMEOUT) -> Iterator[socket.socket]:
+    """A connected client socket with a timeout (see netserv.demo.open_client)."""
+    with demo.open_client(server, timeout) as sock:
+        yield sock
+
+
+def exchange(server: Any, message: bytes = b"hello\n", timeout: float = CLIENT_TIMEOUT) -> bytes:
+    """Send one message and return the whole reply (half-closes a stream first)."""
+    return demo.echo_once(server, message, timeout)
+
+
+def recv_all(sock: socket.socket) -> bytes:
+    """Read a stream until the server closes it."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+# -- recording hooks ---------------------------------------------------------
+
+class HookLog:
+    """An append-only log of (process, thread, event) that forked children can write to.
+
+    Lines go through a pipe, so a forked child's entries reach the parent.
+    read() returns what has been written so far; call it after the server
+    has been closed (so that every thread and child is done). Close with
+    close() or use as a context manager.
+    """
+
+    def __init__(self) -> None:
+        self._reader, self._writer = os.pipe()
+        os.set_blocking(self._reader, False)
+        self._entries: list[tuple[int, str, str]] = []
+        self._pending = b""
+
+    def add(self, event: str) -> None:
+        line = f"{os.getpid()}\t{threading.current_thread().name}\t{event}\n"
+        os.write(self._writer, line.encode())  # < PIPE_BUF: one atomic write
+
+    def read(self) -> list[tuple[int, str, str]]:
+        """Every entry so far, in the order written."""
+        while True:
+            try:
+                chunk = os.read(self._reader, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self._pending += chunk
+        *lines, self._pending = self._pending.split(b"\n")
+        for line in lines:
+            pid, thread, event = line.decode().split("\t", 2)
+            self._entries.append((int(pid), thread, event))
+        return list(self._entries)
+
+    def events(self) -> list[str]:
+        return [event for _pid, _thread, event in self.read()]
+
+    def by_actor(self) -> list[list[str]]:
+        """The events of each (process, thread), actors in order of first appearance."""
+        actors: dict[tuple[int, str], list[str]] = {}
+        for pid, thread, event in self.read():
+            actors.setdefault((pid, thread), []).append(event)
+        return list(actors.values())
+
+    def close(self) -> None:
+        os.close(self._reader)
+        os.close(self._writer)
+
+    def __enter__(self) -> HookLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _logging(name: str) -> Any:
+    def hook(self: Any, *args: Any, **kwargs: Any) -> Any:
+        log = self.hook_log if hasattr(self, "hook_log") else self.server.hook_log
+        log.add(name)
+        return getattr(super(self.recording_class, self), name)(*args, **kwargs)
+    hook.__name__ = name
+    return hook
+
+
+def recording(log: HookLog, base: type, hooks: tuple[str, ...] = SERVER_HOOKS) -> type:
+    """A subclass of ``base`` that logs each of ``hooks`` (those it has) to ``log``.
+
+    Works for servers and handlers alike: a handler logs to its server's log.
+    """
+    namespace: dict[str, Any] = {name: _logging(name) for name in hooks if hasattr(base, name)}
+    cls = type(f"Recording{base.__name__}", (base,), namespace)
+    cls.recording_class = cls
+    if hooks is SERVER_HOOKS:
+        cls.hook_log = log
+    return cls
+
+
+def recording_server(log: HookLog, model: str, transport: str, impl: str,
+                     handler: type, **attributes: Any) -> Any:
+    """A bound server of (model, transport, impl) whose hooks, and handler's, log to ``log``."""
+    server_cls = recording(log, server_class(model, transport, impl))
+    for name, value in attributes.items():
+        setattr(server_cls, name, value)
+    handler_cls = recording(log, handler, HANDLER_HOOKS)
+    return _bind(server_cls, transport, handler_cls)
+
+
+def collapse(events: list[str], repeated: str = "service_actions") -> list[str]:
+    """Collapse runs of ``repeated`` into one (their count depends on timing)."""
+    out: list[str] = []
+    for event in events:
+        if not (event == repeated and out and out[-1] == repeated):
+            out.append(event)
+    return out
+
+
+# -- the census (used by conftest.py) ---------------------------------------
+
+def open_fds() -> dict[int, str]:
+    """Open descriptors of this process -> what they point to."""
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            pass  # the descriptor listdir itself used, closed already
+    return fds
+
+
+def child_processes() -> dict[int, str]:
+    """Children of this process (any thread's) -> their state letter (Z = zombie)."""
+    me = os.getpid()
+    children = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # exited while we looked
+        # The fields after the command name, which is in parentheses and may
+        # itself contain spaces or parentheses: state, ppid, ...
+        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        if int(ppid) == me:
+            children[int(name)] = state
+    return children
