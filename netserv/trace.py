@@ -385,14 +385,20 @@ class Tracer:
 
     def lane(self, event: Event) -> str:
         """The summary's name for where an event ran: loop, thread, main or child."""
-        if event.pid != self._pid:
-            return "child"
-        if event.lane_key in self._serving_lanes(self.events):
-            return "loop"
-        return "main" if event.main_thread else "thread"
+        return self._lane_namer(self.events)(event)
 
-    def _serving_lanes(self, events: list[Event]) -> set[tuple[int, int, str]]:
-        return {e.lane_key for e in events if e.pid == self._pid and e.hook in _SERVING_HOOKS}
+    def _lane_namer(self, events: list[Event]) -> Callable[[Event], str]:
+        """Name lanes: the threads that served (ran get_request or a loop) are "loop"."""
+        serving = {e.lane_key for e in events if e.pid == self._pid and e.hook in _SERVING_HOOKS}
+
+        def lane(event: Event) -> str:
+            if event.pid != self._pid:
+                return "child"
+            if event.lane_key in serving:
+                return "loop"
+            return "main" if event.main_thread else "thread"
+
+        return lane
 
     def summary(self) -> str:
         """Hook names in the order they started, grouped by request and by lane.
@@ -402,20 +408,16 @@ class Tracer:
         docstring for the layout).
         """
         events = self.events
-        serving = self._serving_lanes(events)
-
-        def lane(event: Event) -> str:
-            if event.pid != self._pid:
-                return "child"
-            if event.lane_key in serving:
-                return "loop"
-            return "main" if event.main_thread else "thread"
+        lane = self._lane_namer(events)
 
         # Sections: one per request, one per lane for the loop's own hooks;
         # each section is a list of lanes, each lane a list of events.
         sections: dict[Any, dict[Any, list[Event]]] = {}
         for event in events:
-            key = ("request", event.request) if event.request else ("loop", event.lane_key)
+            if event.request is not None:
+                key: tuple[str, Any] = ("request", event.request)
+            else:
+                key = ("loop", event.lane_key)
             sections.setdefault(key, {}).setdefault(event.lane_key, []).append(event)
         lines: list[str] = []
         for (kind, number), lanes in sections.items():
@@ -443,6 +445,7 @@ class Tracer:
             fig, ax = plt.subplots(figsize=(10, 1.2 + 0.7 * max(1, _count_lanes(events))))
         else:
             fig = ax.figure
+        lane = self._lane_namer(events)
         lanes: dict[tuple[int, int, str], list[Event]] = {}
         for event in events:
             lanes.setdefault(event.lane_key, []).append(event)
@@ -465,9 +468,9 @@ class Tracer:
                                edgecolors="black", linewidth=0.3, zorder=2 + level,
                                label=event.hook)
             first = lane_events[0]
-            name = self.lane(first)
-            labels.append(f"child pid {first.pid}" if name == "child"
-                          else f"{name}: {first.thread}")
+            name = lane(first)
+            labels.append(f"child\npid {first.pid}" if name == "child"
+                          else f"{name}\n{first.thread}")
         ax.set_yticks([-row for row in range(len(labels))], labels)
         ax.set_xlabel("milliseconds since the first traced call")
         ax.set_title(title or "hooks over time")
