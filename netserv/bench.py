@@ -32,6 +32,7 @@ import os
 import selectors
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from . import load
@@ -58,13 +59,17 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.address: Any = None
         self.final_cpu: float | None = None
+        self.errors: Any = None
 
     def __enter__(self) -> ServerProcess:
         env = dict(os.environ)
         package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+        # stderr goes to a file, not a pipe: a server printing many
+        # tracebacks must never block on a pipe nobody reads.
+        self.errors = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+                                     stderr=self.errors, text=True, env=env)
         try:
             ready = self._read(SERVER_START_TIMEOUT)
             if ready is None or not ready.get("ready"):
@@ -120,9 +125,13 @@ class ServerProcess:
         return json.loads(line) if line.strip() else None
 
     def _stderr(self) -> str:
-        self._kill()
-        assert self.proc is not None and self.proc.stderr is not None
-        return self.proc.stderr.read().strip()
+        """What the server wrote to stderr, once it has exited (killed if need be)."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.errors.seek(0)
+        return self.errors.read().strip()
 
     def _kill(self) -> None:
         proc = self.proc
@@ -134,7 +143,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        for pipe in (proc.stdin, proc.stdout, self.errors):
             if pipe is not None and not pipe.closed:
                 try:
                     pipe.close()

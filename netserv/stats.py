@@ -109,6 +109,8 @@ class Histogram:
         if not self.count:
             return math.nan
         rank = math.ceil(q / 100 * self.count)  # nearest rank, 1-based
+        if rank >= self.count:
+            return self.max  # the largest sample, known exactly
         seen = 0
         for index in sorted(self.counts):
             seen += self.counts[index]

@@ -1,0 +1,158 @@
+"""netserv.load: the generator cannot hide a stall, a deaf server or lost requests.
+
+The servers here run in this process (netserv.demo.running); the load
+generator's workers are separate processes, which run() always waits for.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from netserv import demo, load
+from netserv.handlers import StreamRequestHandler
+
+#: How long the stall server stops answering, once (the issue's figure).
+STALL_SECONDS = 1.0
+#: When the stall starts, counted from the first request the server sees:
+#: after the warm-up, well inside the measured window.
+WARMUP = 0.5
+STALL_AFTER = WARMUP + 1.5
+#: Open-loop rate for the stall test: every request due during the stall is
+#: delayed, i.e. ~STALL_SECONDS * RATE of RATE * 5 s, far more than 1 %.
+RATE = 200.0
+
+
+class StallOnceHandler(StreamRequestHandler):
+    """Echo lines; once, STALL_AFTER s after the first request, every handler
+    blocks until a timer releases them STALL_SECONDS later."""
+
+    def handle(self) -> None:
+        server: Any = self.server
+        for line in self.rfile:
+            with server.stall_lock:
+                now = time.monotonic()
+                if server.first_request is None:
+                    server.first_request = now
+                if not server.stall_started and now >= server.first_request + STALL_AFTER:
+                    server.stall_started = True
+                    server.release_timer = threading.Timer(STALL_SECONDS, server.released.set)
+                    server.release_timer.start()
+            if server.stall_started:
+                server.released.wait()  # set by the timer: the stall itself
+            self.wfile.write(line)
+
+
+def stall_server() -> Any:
+    server = demo.make_server("threading", "tcp", handler=StallOnceHandler, daemon_threads=True)
+    server.stall_lock = threading.Lock()
+    server.first_request = None
+    server.stall_started = False
+    server.released = threading.Event()
+    server.release_timer = None
+    return server
+
+
+def run_against_stall(rate: float | None) -> dict[str, Any]:
+    server = stall_server()
+    try:
+        with demo.running(server):
+            result = load.run(load.LoadSpec(server.server_address, "tcp", clients=4,
+                                            duration=5.0, warmup=WARMUP, rate=rate,
+                                            processes=1, quiet=True))
+    finally:
+        if server.release_timer is not None:
+            server.release_timer.cancel()
+            server.release_timer.join()
+    assert server.stall_started, "the server never stalled: the test proves nothing"
+    return result
+
+
+@pytest.mark.timeout(60)
+def test_open_loop_p99_shows_a_stall_that_closed_loop_hides() -> None:
+    open_loop = run_against_stall(RATE)
+    closed_loop = run_against_stall(None)
+    for result in (open_loop, closed_loop):
+        assert result["errors"] == 0 and result["clients_without_reply"] == 0
+        # Both saw the stall itself: the slowest request waited for it.
+        assert result["latency_ms"]["max"] > 0.5 * STALL_SECONDS * 1e3
+    # Open loop: every request due during the stall waited, so p99 is of
+    # the stall's order. Closed loop: only one request per client waited.
+    assert open_loop["latency_ms"]["p99"] > 0.5 * STALL_SECONDS * 1e3
+    assert open_loop["latency_ms"]["p99"] > 10 * closed_loop["latency_ms"]["p99"]
+    assert open_loop["latency_ms"]["p90"] > 10 * closed_loop["latency_ms"]["p90"]
+
+
+class CountingHandler(StreamRequestHandler):
+    """Echo lines and note when each was answered (monotonic clock)."""
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(line)
+            self.server.answered.append(time.monotonic())
+
+
+def test_throughput_agrees_with_the_servers_own_count() -> None:
+    server = demo.make_server("threading", "tcp", handler=CountingHandler)
+    server.answered = []
+    with demo.running(server):
+        result = load.run(load.LoadSpec(server.server_address, "tcp", clients=4,
+                                        duration=1.0, warmup=0.3, quiet=True))
+    start, end = result["window"]["start"], result["window"]["end"]
+    counted = sum(start <= t < end for t in server.answered)
+    assert result["completed"] > 100
+    assert abs(counted - result["completed"]) <= 0.25 * result["completed"]
+    assert result["replies_total"] == len(server.answered)
+
+
+def test_a_server_that_serves_one_client_at_a_time_cannot_hide() -> None:
+    # The synchronous server serves the first persistent connection until it
+    # closes; the other clients wait in the backlog and never get a reply.
+    with demo.running(demo.make_server("sync", "tcp")) as server:
+        # One worker process, so the served client's connection stays open
+        # until the very end of the run.
+        result = load.run(load.LoadSpec(server.server_address, "tcp", clients=3, duration=0.5,
+                                        warmup=0.2, reply_timeout=0.3, processes=1, quiet=True))
+    assert result["clients_without_reply"] == 2
+    assert result["error_kinds"]["timeout"] >= 2
+    assert result["completed"] > 0
+
+
+@pytest.mark.parametrize("transport, options", [
+    ("udp", {}), ("unix", {"per_connection": True}), ("tcp", {"rate": 300.0}),
+    ("unix-dgram", {}),
+])
+def test_transports_and_modes(transport: str, options: dict[str, Any]) -> None:
+    with demo.running(demo.make_server("threading", transport, daemon_threads=True)) as server:
+        result = load.run(load.LoadSpec(server.server_address, transport, clients=2, duration=0.5,
+                                        warmup=0.1, payload=100, quiet=True, **options))
+    assert result["completed"] > 0 and result["clients_without_reply"] == 0
+    assert result["error_kinds"]["mismatch"] == 0
+    assert result["mode"] == ("open" if "rate" in options else "closed")
+    if "rate" in options:
+        # Open loop: the schedule, not the server, sets how many are sent.
+        assert result["completed"] + result["errors"] == pytest.approx(300 * 0.5, abs=2)
+    assert result["generator_cpu_per_request_us"] > 0
+
+
+def test_max_requests_caps_the_run() -> None:
+    with demo.running(demo.make_server("threading", "tcp")) as server:
+        result = load.run(load.LoadSpec(server.server_address, "tcp", clients=2, duration=0.5,
+                                        warmup=0.0, max_requests=50, processes=1, quiet=True))
+    assert result["capped"] and result["requests_sent_total"] == 50
+
+
+@pytest.mark.parametrize("address", [("10.0.0.1", 80), ("0.0.0.0", 80), ("example.org", 80)])
+def test_refuses_anything_but_loopback(address: tuple[str, int]) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        load.run(load.LoadSpec(address, "tcp", duration=0.1))
+
+
+def test_refuses_settings_it_cannot_run() -> None:
+    with pytest.raises(ValueError, match="payload"):
+        load.LoadSpec(("127.0.0.1", 1), payload=4).validate()
+    with pytest.raises(ValueError, match="per_connection"):
+        load.LoadSpec(("127.0.0.1", 1), "udp", per_connection=True).validate()
