@@ -1,0 +1,203 @@
+"""Figures from load results: latency versus load, latency CDFs, throughput versus clients.
+
+Theory of operation
+-------------------
+Every function takes results (dicts from netserv.load / netserv.bench, or
+paths of JSON files holding one result or a list of them) and an optional
+matplotlib ``ax``; it draws on that ax (or on a new figure) and returns the
+Figure. matplotlib is imported inside the functions only, so importing this
+module costs nothing and netserv itself needs no third-party package.
+
+Results are grouped into *series* by what was compared: model, impl,
+transport, mode and connection style. Only the parts that differ between
+the results on one figure appear in the legend, so a figure of five models
+says "threading", not "threading netserv tcp closed persistent".
+
+The three figures:
+
+* ``latency_vs_load``: the hockey stick. x is the offered load (open loop:
+  the rate asked for) or, for closed-loop results, the throughput reached;
+  y is latency on a log scale, p50 solid and p99 dashed, one colour per
+  series. Where a curve turns up sharply is the model's knee.
+* ``latency_cdf``: the fraction of requests answered within x ms (log x),
+  read from each result's histogram; tails show as curves that reach 1.0
+  late.
+* ``throughput_vs_clients``: closed-loop throughput as clients are added.
+
+``python -m netserv plot FILES... --out fig.png --kind KIND`` draws one of
+them from saved JSON files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+from collections.abc import Iterable
+from typing import Any
+
+from .stats import Histogram
+
+__all__ = ["load_results", "series_label", "latency_vs_load", "latency_cdf",
+           "throughput_vs_clients", "main"]
+
+KINDS = ("latency-vs-load", "cdf", "throughput-vs-clients")
+#: The parts of a result that name what was compared, in legend order.
+_SERIES_KEYS = ("model", "impl", "transport", "mode", "per_connection")
+#: Default figure size (inches): readable in a notebook and on a slide.
+FIGSIZE = (7.5, 4.5)
+
+
+def load_results(items: Any) -> list[dict[str, Any]]:
+    """Results from dicts, JSON file paths, or lists of either (flattened)."""
+    if isinstance(items, (dict, str, pathlib.Path)):
+        items = [items]
+    results: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, (str, pathlib.Path)):
+            with open(item) as f:
+                item = json.load(f)
+        if isinstance(item, list):
+            results.extend(load_results(item))
+        else:
+            results.append(item)
+    return results
+
+
+def _key(result: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(result.get(k) for k in _SERIES_KEYS)
+
+
+def series_label(key: tuple[Any, ...], varying: set[int]) -> str:
+    """Legend text for a series: only the parts that vary between series."""
+    parts = []
+    for i, value in enumerate(key):
+        if i not in varying or value is None:
+            continue
+        if _SERIES_KEYS[i] == "per_connection":
+            parts.append("per-connection" if value else "persistent")
+        elif _SERIES_KEYS[i] == "mode":
+            parts.append(f"{value} loop")
+        else:
+            parts.append(str(value))
+    return " ".join(parts) or "result"
+
+
+def _series(results: list[dict[str, Any]]) -> tuple[dict[tuple[Any, ...], list[dict[str, Any]]],
+                                                     set[int]]:
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for result in results:
+        groups.setdefault(_key(result), []).append(result)
+    keys = list(groups)
+    varying = {i for i in range(len(_SERIES_KEYS)) if len({k[i] for k in keys}) > 1}
+    if not varying:
+        varying = {0}  # a single series: still name its model
+    return groups, varying
+
+
+def _axes(ax: Any) -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+    if ax is None:
+        fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+        return fig, ax
+    return ax.figure, ax
+
+
+def offered_load(result: dict[str, Any]) -> float:
+    """Open loop: the rate asked for; closed loop: the throughput reached (req/s)."""
+    return result["rate"] if result.get("rate") else result["throughput_rps"]
+
+
+def latency_vs_load(results: Iterable[Any], ax: Any = None,
+                    percentiles: tuple[str, ...] = ("p50", "p99"), title: str | None = None) -> Any:
+    """Latency percentiles (log y) against offered load, one colour per series."""
+    results = load_results(results)
+    fig, ax = _axes(ax)
+    groups, varying = _series(results)
+    styles = ["-", "--", ":", "-."]
+    for n, (key, group) in enumerate(groups.items()):
+        group = sorted(group, key=offered_load)
+        x = [offered_load(r) for r in group]
+        colour = f"C{n % 10}"
+        for p, style in zip(percentiles, styles):
+            y = [r["latency_ms"][p] for r in group]
+            ax.plot(x, y, style, marker="o", markersize=3, color=colour,
+                    label=f"{series_label(key, varying)} {p}")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load (requests/s; closed loop: throughput reached)")
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title(title or "Latency under load: " + " solid, ".join(percentiles[:1]) +
+                 (f", {percentiles[1]} dashed" if len(percentiles) > 1 else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small", ncols=2 if len(groups) > 3 else 1)
+    return fig
+
+
+def latency_cdf(results: Iterable[Any], ax: Any = None, title: str | None = None,
+                labels: list[str] | None = None) -> Any:
+    """Cumulative distribution of latency (log x), one line per result."""
+    results = load_results(results)
+    fig, ax = _axes(ax)
+    _, varying = _series(results)
+    for n, result in enumerate(results):
+        points = Histogram.from_dict(result["histogram"]).cdf()
+        if not points:
+            continue
+        x = [bound * 1e3 for bound, _ in points]
+        y = [fraction for _, fraction in points]
+        label = labels[n] if labels else series_label(_key(result), varying)
+        if not labels and result.get("mode") == "open":
+            label += f" @ {result['rate']:.0f}/s"
+        elif not labels:
+            label += f", {result['clients']} clients"
+        ax.step(x, y, where="post", label=label)
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel("fraction of requests answered within")
+    ax.set_title(title or "Latency distribution (CDF)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def throughput_vs_clients(results: Iterable[Any], ax: Any = None, title: str | None = None) -> Any:
+    """Closed-loop throughput against the number of clients (log x), one line per series."""
+    results = [r for r in load_results(results) if r.get("mode", "closed") == "closed"]
+    fig, ax = _axes(ax)
+    groups, varying = _series(results)
+    for key, group in groups.items():
+        group = sorted(group, key=lambda r: r["clients"])
+        ax.plot([r["clients"] for r in group], [r["throughput_rps"] for r in group],
+                marker="o", label=series_label(key, varying))
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrent clients (closed loop, log scale)")
+    ax.set_ylabel("throughput (requests/s)")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title or "Throughput as clients are added")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m netserv plot",
+                                     description="Draw a figure from saved benchmark results.")
+    parser.add_argument("files", nargs="+", help="JSON files written by bench or the sweep")
+    parser.add_argument("--out", required=True, help="figure file (.png or .svg)")
+    parser.add_argument("--kind", choices=KINDS, default="latency-vs-load")
+    args = parser.parse_args(argv)
+    import matplotlib
+    matplotlib.use("Agg")  # a file, no window
+    import matplotlib.pyplot as plt
+    draw = {"latency-vs-load": latency_vs_load, "cdf": latency_cdf,
+            "throughput-vs-clients": throughput_vs_clients}[args.kind]
+    try:
+        fig = draw(args.files)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"netserv plot: cannot read results: {exc!r}")
+        return 1
+    fig.savefig(args.out, dpi=120)
+    plt.close(fig)
+    print(f"wrote {args.out}")
+    return 0
