@@ -7,7 +7,8 @@ This is the only way the committed outputs are made: one clean run in a fresh
 kernel, in the notebook's own folder, with the ``python3`` kernel of the
 environment running this script (so nbval's --nbval-current-env sees the same
 thing). NETSERV_QUICK is left as it is: committed outputs come from full runs
-unless you set it.
+unless you set it. No timestamps are recorded in the cells' metadata, so that
+re-running an unchanged notebook changes only what its outputs changed.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ def run(path: pathlib.Path) -> float:
     notebook = nbformat.read(path, as_version=4)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                        "language": "python"}
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)  # timestamps of an earlier run
     started = time.perf_counter()
-    NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
+    NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     nbformat.write(notebook, path)
     return time.perf_counter() - started
@@ -49,7 +52,8 @@ def main(argv: list[str]) -> int:
     paths = notebook_paths(parser.parse_args(argv).notebooks)
     total = 0.0
     for path in paths:
-        print(f"running {path.relative_to(ROOT)} ...", end=" ", flush=True)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        print(f"running {shown} ...", end=" ", flush=True)
         seconds = run(path)
         total += seconds
         print(f"{seconds:.1f} s", flush=True)
