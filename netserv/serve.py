@@ -16,11 +16,38 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socketserver
 import sys
 import threading
 from typing import Any
 
 from . import demo
+
+
+class StdlibLineEchoHandler(socketserver.StreamRequestHandler):
+    """demo.LineEchoHandler on the standard module's handler class."""
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(line)
+
+
+class StdlibDatagramEchoHandler(socketserver.DatagramRequestHandler):
+    """demo.DatagramEchoHandler on the standard module's handler class."""
+
+    def handle(self) -> None:
+        self.wfile.write(self.rfile.read())
+
+
+def echo_handler(model: str, transport: str, impl: str) -> type:
+    """The echo handler of the same implementation as the server.
+
+    A stdlib server gets a handler built on socketserver's handler classes,
+    so that comparing impls compares the whole request path, handler included.
+    """
+    if impl == "stdlib" and model in ("sync", "threading", "forking"):
+        return StdlibDatagramEchoHandler if demo.is_datagram(transport) else StdlibLineEchoHandler
+    return demo.default_handler(model, transport)
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -49,7 +76,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--control", action="store_true",
                         help="machine-readable: JSON ready line, cpu/stop commands on stdin")
     args = parser.parse_args(argv)
-    server = demo.make_server(args.model, args.transport, args.impl)
+    server = demo.make_server(args.model, args.transport, args.impl,
+                              handler=echo_handler(args.model, args.transport, args.impl))
     if args.control:
         print(json.dumps({"ready": True, "address": server.server_address,
                           "transport": args.transport, "class": type(server).__name__,
