@@ -132,10 +132,13 @@ class ThreadPoolMixIn:
         if self._workers is None:
             self._start_pool()
         with self._slot_free:
-            if len(self._queue) >= self.queue_size and not self._pool_stopping():
-                self.handle_queue_full()
-                while len(self._queue) >= self.queue_size and not self._pool_stopping():
-                    self._slot_free.wait()
+            full = len(self._queue) >= self.queue_size and not self._pool_stopping()
+        if full:
+            # Outside the lock, so that the hook may call pool_status().
+            self.handle_queue_full()
+        with self._slot_free:
+            while len(self._queue) >= self.queue_size and not self._pool_stopping():
+                self._slot_free.wait()
             closed = self._pool_closed
             if not closed:
                 self._queue.append((request, client_address))

@@ -1,0 +1,355 @@
+"""ThreadPoolMixIn (netserv.pool): a fixed set of workers and a bounded queue.
+
+The bounds are observed with events, never with sleeps: handlers wait on a
+gate the test opens, and the pool's own hook (handle_queue_full) tells the
+test when the serve loop has stopped accepting.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from typing import Any
+
+import pytest
+
+import support
+from netserv import demo, pool
+from netserv.handlers import StreamRequestHandler
+
+#: Seconds any wait in these tests may take before the test fails: far above
+#: what a loaded machine needs, far below the suite's time limit.
+WAIT = 10.0
+
+
+class Gate:
+    """Handlers check in, then wait until the test opens the gate.
+
+    Counts how many handlers run at once and the most that ever did.
+    """
+
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.changed = threading.Condition()
+        self.running = 0
+        self.most = 0
+        self.entered = 0
+
+    def pass_through(self) -> None:
+        with self.changed:
+            self.running += 1
+            self.entered += 1
+            self.most = max(self.most, self.running)
+            self.changed.notify_all()
+        try:
+            assert self.opened.wait(WAIT), "the test never opened the gate"
+        finally:
+            with self.changed:
+                self.running -= 1
+
+    def wait_entered(self, count: int) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.entered >= count, WAIT), \
+                f"only {self.entered} of {count} handlers started"
+
+
+class GatedEchoHandler(StreamRequestHandler):
+    """Echo one line once the server's gate opens; then read to end-of-file."""
+
+    def handle(self) -> None:
+        line = self.rfile.readline()
+        self.server.gate.pass_through()
+        self.wfile.write(line)
+        self.rfile.read()
+
+
+class ObservedPool(pool.ThreadPoolTCPServer):
+    """A pool that records what the test needs to see, from the loop's thread."""
+
+    request_queue_size = 64  # the test's clients must all fit in the backlog
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.gate = Gate()
+        self.accepted: list[Any] = []
+        self.queued = threading.Semaphore(0)
+        self.queue_full = threading.Event()
+        self.status_when_full: list[dict[str, int]] = []
+        self.accepted_when_full: list[int] = []
+        self.most_queued = 0
+        super().__init__(*args, **kwargs)
+
+    def get_request(self) -> Any:
+        request, client_address = super().get_request()
+        self.accepted.append(client_address)
+        return request, client_address
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        super().process_request(request, client_address)
+        self.most_queued = max(self.most_queued, self.pool_status()["queued"])
+        self.queued.release()
+
+    def handle_queue_full(self) -> None:
+        self.status_when_full.append(self.pool_status())
+        self.accepted_when_full.append(len(self.accepted))
+        self.queue_full.set()
+
+
+def gated_pool(pool_size: int, queue_size: int, **attributes: Any) -> Any:
+    cls = type("ObservedPool", (ObservedPool,),
+               dict(pool_size=pool_size, queue_size=queue_size, **attributes))
+    server = cls((demo.LOOPBACK, 0), GatedEchoHandler)
+    server.demo_transport = "tcp"
+    return server
+
+
+class Client:
+    """A client in a thread: connect, send a line, half-close, read the reply."""
+
+    def __init__(self, server: Any, line: bytes) -> None:
+        self.sock = socket.create_connection(server.server_address, timeout=WAIT)
+        self.address = self.sock.getsockname()
+        self.line = line
+        self.reply: bytes | None = None
+        self.error: OSError | None = None
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.sock.sendall(self.line)
+            self.sock.shutdown(socket.SHUT_WR)
+            self.reply = support.recv_all(self.sock)
+        except OSError as error:  # a reset: recorded, asserted by the test
+            self.error = error
+        finally:
+            self.sock.close()
+
+    def join(self) -> None:
+        self.thread.join(WAIT)
+        assert not self.thread.is_alive(), "a client never got an answer"
+
+
+# -- it serves -------------------------------------------------------------------
+
+@pytest.mark.parametrize("transport", support.TRANSPORTS)
+def test_thread_pool_server_echoes_over_every_transport(transport: str) -> None:
+    server = demo.make_server("pool", transport)
+    with demo.running(server):
+        replies = [demo.echo_once(server, b"line %d\n" % number) for number in range(5)]
+    assert replies == [b"line %d\n" % number for number in range(5)]
+
+
+def test_thread_pool_server_runs_the_hooks_of_the_threading_model_in_order() -> None:
+    """Same pipeline as ThreadingMixIn: the loop queues, a worker finishes."""
+    seen = {}
+    for model in ("threading", "pool"):
+        with support.HookLog() as log:
+            server = support.recording_server(log, model, "tcp", "netserv",
+                                              demo.LineEchoHandler)
+            with support.serving(server):
+                assert support.exchange(server) == b"hello\n"
+            seen[model] = [support.collapse(events) for events in log.by_actor()
+                           if "finish_request" in events]
+    assert seen["pool"] == seen["threading"] == [[
+        "process_request_thread", "finish_request", "setup", "handle", "finish",
+        "shutdown_request", "close_request"]]
+
+
+def test_thread_pool_mixin_starts_no_thread_before_the_first_request() -> None:
+    before = set(threading.enumerate())
+    server = demo.make_server("pool", "tcp")
+    try:
+        assert set(threading.enumerate()) == before
+        assert server.pool_status() == {"workers": 0, "busy": 0, "queued": 0}
+    finally:
+        demo.cleanup(server)
+
+
+def test_thread_pool_mixin_failed_bind_leaves_no_thread_and_no_socket() -> None:
+    with socket.socket() as taken:
+        taken.bind((demo.LOOPBACK, 0))
+        taken.listen()
+        before = set(threading.enumerate())
+        with pytest.raises(OSError):
+            pool.ThreadPoolTCPServer(taken.getsockname(), demo.LineEchoHandler)
+        assert set(threading.enumerate()) == before
+
+
+# -- the bounds ----------------------------------------------------------------------
+
+def test_thread_pool_mixin_runs_at_most_pool_size_and_queues_at_most_queue_size() -> None:
+    server = gated_pool(pool_size=2, queue_size=3)
+    clients: list[Client] = []
+    with demo.running(server):
+        try:
+            # Two requests occupy both workers...
+            for number in range(2):
+                clients.append(Client(server, b"busy %d\n" % number))
+                server.gate.wait_entered(number + 1)
+            # ...three fill the queue...
+            for number in range(3):
+                clients.append(Client(server, b"queued %d\n" % number))
+                assert server.queued.acquire(timeout=WAIT)
+            assert not server.queue_full.is_set()
+            # ...the sixth is accepted and finds the queue full: the loop
+            # stops accepting, so the seventh stays in the kernel's backlog.
+            clients.append(Client(server, b"waits in the loop\n"))
+            assert server.queue_full.wait(WAIT)
+            clients.append(Client(server, b"waits in the backlog\n"))
+            assert server.status_when_full == [{"workers": 2, "busy": 2, "queued": 3}]
+            assert server.accepted_when_full == [6]
+            assert server.gate.most == 2
+        finally:
+            server.gate.opened.set()
+            for client in clients:
+                client.join()
+    assert [client.reply for client in clients] == [client.line for client in clients]
+    assert len(server.accepted) == 7
+    assert server.gate.most == 2
+    assert server.most_queued == 3
+
+
+def test_thread_pool_mixin_shutdown_is_prompt_while_the_loop_waits_for_a_slot() -> None:
+    """shutdown() wakes the loop out of process_request(); nothing accepted is lost."""
+    server = gated_pool(pool_size=1, queue_size=1)
+    loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))
+    loop.start()
+    clients: list[Client] = []
+    try:
+        clients.append(Client(server, b"busy\n"))
+        server.gate.wait_entered(1)
+        clients.append(Client(server, b"queued\n"))
+        assert server.queued.acquire(timeout=WAIT)
+        clients.append(Client(server, b"held by the loop\n"))
+        assert server.queue_full.wait(WAIT)
+        # The gate is still closed: a shutdown() that waited for a free slot
+        # would never return.
+        stopper = threading.Thread(target=server.shutdown)
+        stopper.start()
+        stopper.join(WAIT)
+        assert not stopper.is_alive(), "shutdown() waited for the pool"
+        loop.join(WAIT)
+        assert not loop.is_alive()
+    finally:
+        server.gate.opened.set()
+        server.shutdown()
+        loop.join()
+        server.server_close()  # block_on_close: serves what was accepted
+        for client in clients:
+            client.join()
+    assert [client.reply for client in clients] == [b"busy\n", b"queued\n",
+                                                    b"held by the loop\n"]
+
+
+def test_thread_pool_mixin_block_on_close_false_closes_queued_requests_unserved() -> None:
+    server = gated_pool(pool_size=1, queue_size=2, block_on_close=False)
+    loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))
+    loop.start()
+    clients: list[Client] = []
+    try:
+        clients.append(Client(server, b"busy\n"))
+        server.gate.wait_entered(1)
+        for number in range(2):
+            clients.append(Client(server, b"queued %d\n" % number))
+            assert server.queued.acquire(timeout=WAIT)
+        server.shutdown()
+        loop.join()
+        # Returns although a worker is still held at the gate.
+        server.server_close()
+        assert server.gate.running == 1
+        for client in clients[1:]:
+            client.join()
+    finally:
+        server.gate.opened.set()
+        server.shutdown()
+        server.server_close()
+        for client in clients:
+            client.join()
+    assert clients[0].reply == b"busy\n"
+    for client in clients[1:]:
+        # Closed with its line unread: the client sees end-of-file, or a
+        # reset when the kernel reports the unread data that way.
+        assert client.reply == b"" or isinstance(client.error, ConnectionResetError)
+
+
+def test_thread_pool_mixin_shutdown_under_load_loses_no_accepted_request() -> None:
+    """Every connection the server accepted gets its whole reply (block_on_close)."""
+    server = gated_pool(pool_size=3, queue_size=4)
+    server.gate.opened.set()  # no waiting: just load
+    loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))
+    loop.start()
+    clients: list[Client] = []
+    try:
+        for number in range(40):
+            clients.append(Client(server, b"request %d\n" % number))
+            if number == 20:
+                server.shutdown()  # mid-burst
+                loop.join()
+    finally:
+        server.shutdown()
+        loop.join()
+        server.server_close()
+        for client in clients:
+            client.join()
+    accepted = set(server.accepted)
+    assert accepted, "the server accepted nothing before shutdown"
+    for client in clients:
+        if client.address in accepted:
+            assert client.reply == client.line, client.address
+        else:  # left in the backlog when the socket closed: refused, never half-served
+            assert client.error is not None or client.reply == b""
+
+
+# -- faults ------------------------------------------------------------------------
+
+class FailingHandler(StreamRequestHandler):
+    """Echo lines; raise on a line b"boom"."""
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            if line == b"boom\n":
+                raise ValueError("boom")
+            self.wfile.write(line)
+
+
+def test_thread_pool_mixin_routes_handler_exception_to_handle_error_and_carries_on() -> None:
+    errors: list[tuple[type, Any]] = []
+
+    class Server(pool.ThreadPoolTCPServer):
+        pool_size = 1  # the failing worker must be the one that serves next
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            import sys
+            errors.append((sys.exc_info()[0], client_address))
+
+    server = Server((demo.LOOPBACK, 0), FailingHandler)
+    with demo.running(server):
+        assert demo.echo_once(server, b"a\nboom\nb\n") == b"a\n"
+        assert demo.echo_once(server, b"still serving\n") == b"still serving\n"
+        assert server.pool_status()["workers"] == 1
+    assert [error for error, _address in errors] == [ValueError]
+
+
+# -- leaks -------------------------------------------------------------------------
+
+def test_thread_pool_mixin_1000_connections_leave_no_fd_and_no_thread() -> None:
+    closed = threading.Semaphore(0)
+
+    class Server(pool.ThreadPoolTCPServer):
+        def close_request(self, request: Any) -> None:
+            super().close_request(request)
+            closed.release()  # the client sees end-of-file a moment before this
+
+    server = Server((demo.LOOPBACK, 0), demo.LineEchoHandler)
+    with demo.running(server):
+        assert demo.echo_once(server) == b"hello\n"
+        assert closed.acquire(timeout=WAIT)
+        threads = set(threading.enumerate())
+        fds = support.open_fds()
+        for number in range(1000):
+            assert demo.echo_once(server, b"%d\n" % number) == b"%d\n" % number
+            assert closed.acquire(timeout=WAIT)
+        assert set(threading.enumerate()) == threads
+        assert support.open_fds() == fds
+        status = server.pool_status()
+        assert (status["workers"], status["queued"]) == (pool.DEFAULT_POOL_SIZE, 0)
