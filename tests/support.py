@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import socket
 import socketserver
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -195,6 +197,16 @@ class HookLog:
             pid, thread, event = line.decode().split("\t", 2)
             self._entries.append((int(pid), thread, event))
         return list(self._entries)
+
+    def wait_for(self, event: str, count: int, timeout: float = CLIENT_TIMEOUT) -> bool:
+        """Block until ``event`` has been logged ``count`` times; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.events().count(event) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            select.select([self._reader], [], [], remaining)
+        return True
 
     def events(self) -> list[str]:
         return [event for _pid, _thread, event in self.read()]
