@@ -23,6 +23,7 @@ This module supplies the pieces:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import select
 import shutil
@@ -70,6 +71,7 @@ def is_datagram(transport: str) -> bool:
 
 # -- servers -----------------------------------------------------------------
 
+@functools.cache
 def server_class(model: str, transport: str, impl: str) -> type:
     """The combined class of netserv.demo; for the stdlib before 3.13, which
     lacks ForkingUnix*Server, the one-line class 3.13 defines."""
