@@ -270,8 +270,13 @@ def class_map(module: types.ModuleType | None = None, ax: Any = None) -> Any:
         for cls, row in rows.items():
             positions[cls] = (graph.depth(cls) * _COLUMN_WIDTH, row)
     columns = 1 + max((graph.depth(c) for c in positions), default=0)
-    mixins = graph.families["mix-ins"]
-    # Mix-ins: their own column, spread over the height of the server tree.
+    # Mix-ins: their own column, spread over the height of the server tree, in
+    # the order of the mean row of the classes that use them (fewer crossings).
+    def mean_row_of_users(mixin: type) -> float:
+        rows = [positions[c][1] for c in positions if mixin in c.__bases__]
+        return sum(rows) / len(rows) if rows else 0.0
+
+    mixins = sorted(graph.families["mix-ins"], key=mean_row_of_users)
     for index, cls in enumerate(mixins):
         row = (index + 0.5) * max(next_row, _ROW_HEIGHT) / max(len(mixins), 1) - 0.5
         positions[cls] = (columns * _COLUMN_WIDTH, row)
