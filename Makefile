@@ -83,9 +83,12 @@ $(COURSE_STAMP): | $(PY)
 
 # JupyterLab on loopback only, never all interfaces. Its root is the repository
 # (so that the notebooks' links into ../lessons/ open) and it starts in notebooks/.
+# Extra options go in LAB_FLAGS, e.g. `make lab LAB_FLAGS=--allow-root` in a
+# container that runs as root, or LAB_FLAGS=--no-browser.
+LAB_FLAGS ?=
 lab: $(COURSE_STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(CURDIR) \
-		--LabApp.default_url=/lab/tree/notebooks
+		--LabApp.default_url=/lab/tree/notebooks $(LAB_FLAGS)
 
 # Order: tests and exercise checks, the starters' consistency (once the lessons
 # tool exists), then the notebooks. pytest's exit code 5 ("no tests collected")
