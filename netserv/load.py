@@ -109,6 +109,9 @@ PROGRESS_EVERY = 1.0
 #: Pause before retrying a connection the server refused (full Unix backlog,
 #: server not there): short, but not a busy loop.
 RETRY_DELAY = 0.005
+#: Longest wait for the persistent connections before the start (seconds):
+#: covers a SYN retransmitted after a full backlog (1 s), not a dead server.
+CONNECT_TIMEOUT = 3.0
 #: Seconds the parent gives workers to start (an interpreter and an import
 #: on a loaded machine) and to finish after their own deadline.
 WORKER_START_TIMEOUT = 30.0
@@ -386,17 +389,14 @@ class _Stats:
 class _Loop:
     """The worker's state: its clients, the selector, the schedule, the clock."""
 
-    def __init__(self, config: dict[str, Any], start: float) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
         self.transport = config["transport"]
         self.address = (config["address"] if isinstance(config["address"], str)
                         else tuple(config["address"]))
         self.payload = config["payload"]
         self.reply_timeout = config["reply_timeout"]
-        self.start = start
-        self.warm_end = start + config["warmup"]
-        self.end = self.warm_end + config["duration"]
-        self.deadline = self.end + self.reply_timeout
+        self.set_start(time.monotonic() + WORKER_START_TIMEOUT)  # until the real one is known
         self.budget = config["my_max_requests"]
         self.stats = _Stats()
         self.selector = selectors.DefaultSelector()
@@ -407,6 +407,13 @@ class _Loop:
         self.family = socket.AF_UNIX if self.transport.startswith("unix") else socket.AF_INET
         if self.transport == "unix-dgram":
             self.tmpdir = tempfile.mkdtemp(prefix="netserv-load-")
+
+    def set_start(self, start: float) -> None:
+        """Fix the run's time line: warm-up from ``start``, then the window, then drain."""
+        self.start = start
+        self.warm_end = start + self.config["warmup"]
+        self.end = self.warm_end + self.config["duration"]
+        self.deadline = self.end + self.reply_timeout
 
     def measured(self, intended: float) -> bool:
         return self.warm_end <= intended < self.end
@@ -471,31 +478,42 @@ class _StreamConnection:
             self.sock.close()
             self.closed = True
             raise ConnectionRefusedError(err, os.strerror(err))
-        loop.selector.register(self.sock, self._events(), self)
+        self.mask = self._events()
+        loop.selector.register(self.sock, self.mask, self)
 
     def _events(self) -> int:
         if not self.connected or self.out:
             return selectors.EVENT_READ | selectors.EVENT_WRITE
         return selectors.EVENT_READ
 
-    def send(self, intended: float, now: float) -> None:
+    def send(self, intended: float | None) -> None:
+        """Queue one request and send what the socket takes now.
+
+        ``intended`` None (closed loop): the request is due now, and its
+        clock starts just before it is handed to the kernel.
+        """
         seq, message = self.loop.next_message()
         self.loop.stats.counts["sent"] += 1
-        self.pending.append((intended, now, seq))
+        now = time.monotonic()
+        self.pending.append((now if intended is None else intended, now, seq))
         self.out += message
         if self.connected:
             self._flush()
 
     def _flush(self) -> None:
-        try:
-            sent = self.sock.send(self.out)
-        except BlockingIOError:
-            sent = 0
-        del self.out[:sent]
+        if self.out:
+            try:
+                sent = self.sock.send(self.out)
+            except BlockingIOError:
+                sent = 0
+            del self.out[:sent]
         if not self.out and self.half_close_when_sent:
             self.sock.shutdown(socket.SHUT_WR)
             self.half_close_when_sent = False
-        self.loop.selector.modify(self.sock, self._events(), self)
+        mask = self._events()
+        if mask != self.mask:  # one system call saved per request otherwise
+            self.loop.selector.modify(self.sock, mask, self)
+            self.mask = mask
 
     def on_event(self, mask: int, now: float) -> None:
         try:
@@ -504,7 +522,7 @@ class _StreamConnection:
                 if err:
                     raise ConnectionRefusedError(err, os.strerror(err))
                 self.connected = True
-            if self.connected and self.out and mask & selectors.EVENT_WRITE:
+            if self.connected and mask & selectors.EVENT_WRITE:
                 self._flush()
             if mask & selectors.EVENT_READ:
                 self._read(now)
@@ -564,21 +582,35 @@ class _Client:
         self.per_connection = loop.config["per_connection"]
         self.connections: set[_StreamConnection] = set()
         self.persistent: _StreamConnection | None = None
+        self.interval = total_clients / loop.config["rate"] if self.open_loop else 0.0
+
+    def connect(self) -> None:
+        """Before the start: open the persistent connection (not for per-connection)."""
+        if not self.per_connection:
+            try:
+                self.persistent = _StreamConnection(self.loop, self)
+                self.connections.add(self.persistent)
+            except OSError:
+                self.loop.count("connection")
+
+    def connected(self) -> bool:
+        return self.persistent is None or self.persistent.connected or self.persistent.closed
+
+    def schedule(self) -> None:
+        """Open loop: put the first request on the schedule (after set_start)."""
         if self.open_loop:
-            rate = loop.config["rate"]
-            self.interval = total_clients / rate
-            self.next_due = loop.start + index / rate
-            heapq.heappush(loop.schedule, (self.next_due, index))
+            rate = self.loop.config["rate"]
+            heapq.heappush(self.loop.schedule, (self.loop.start + self.index / rate, self.index))
 
     # -- sending -------------------------------------------------------------
 
-    def begin(self, now: float) -> None:
+    def begin(self) -> None:
         """Closed loop: send the first request."""
-        self.fire(now, now)
+        self.fire(None)
 
-    def fire(self, intended: float, now: float) -> None:
-        """Send one request due at ``intended``."""
-        if not self.loop.may_send(intended):
+    def fire(self, intended: float | None) -> None:
+        """Send one request due at ``intended`` (None: now, closed loop)."""
+        if not self.loop.may_send(time.monotonic() if intended is None else intended):
             return
         try:
             if self.per_connection:
@@ -598,7 +630,7 @@ class _Client:
             if not self.open_loop:
                 self.loop.later(RETRY_DELAY, self._retry)
             return
-        conn.send(intended, now)
+        conn.send(intended)
 
     # -- replies ---------------------------------------------------------------
 
@@ -608,7 +640,7 @@ class _Client:
             conn.close()
             self.connections.discard(conn)
         if not self.open_loop:
-            self.fire(now, now)
+            self.fire(None)
 
     def on_closed(self, conn: _StreamConnection, failed: bool) -> None:
         self.connections.discard(conn)
@@ -618,8 +650,7 @@ class _Client:
             self.loop.later(RETRY_DELAY, self._retry)
 
     def _retry(self) -> None:
-        now = time.monotonic()
-        self.fire(now, now)
+        self.fire(None)
 
     def pending(self) -> int:
         return sum(len(c.pending) for c in self.connections)
@@ -650,11 +681,20 @@ class _DatagramClient(_Client):
         self.waiting: dict[int, tuple[float, float]] = {}  # seq -> (intended, sent)
         loop.selector.register(self.sock, selectors.EVENT_READ, self)
 
-    def fire(self, intended: float, now: float) -> None:
-        if not self.loop.may_send(intended):
+    def connect(self) -> None:
+        """A datagram socket has nothing to set up."""
+
+    def connected(self) -> bool:
+        return True
+
+    def fire(self, intended: float | None) -> None:
+        if not self.loop.may_send(time.monotonic() if intended is None else intended):
             return
         seq, message = self.loop.next_message()
         self.loop.stats.counts["sent"] += 1
+        now = time.monotonic()
+        if intended is None:
+            intended = now
         self.waiting[seq % 10 ** SEQ_DIGITS] = (intended, now)
         try:
             self.sock.send(message)
@@ -686,7 +726,7 @@ class _DatagramClient(_Client):
             self.loop.record(times[0], times[1], now)
             self.got_reply = True
             if not self.open_loop:
-                self.fire(now, now)
+                self.fire(None)
 
     def pending(self) -> int:
         return len(self.waiting)
@@ -698,7 +738,7 @@ class _DatagramClient(_Client):
             intended, _sent = self.waiting.pop(seq)
             self.loop.count("timeout", intended)
         if late and not self.open_loop and not self.waiting:
-            self.fire(now, now)
+            self.fire(None)
 
     def finish(self) -> None:
         for intended, _sent in self.waiting.values():
@@ -710,21 +750,21 @@ class _DatagramClient(_Client):
 
 def _run_loop(loop: _Loop, clients: list[_Client], report: Any) -> None:
     """The worker's event loop, from the common start to the deadline."""
+    loop.stats = _Stats()  # whatever happened while connecting is not the run's
     open_loop = loop.config["rate"] is not None
     delay = loop.start - time.monotonic()
     if delay > 0:
         time.sleep(delay)  # the common start instant, not a wait for a server
     if not open_loop:
-        now = time.monotonic()
         for client in clients:
-            client.begin(now)
+            client.begin()
     last_check = last_report = time.monotonic()
     while True:
         now = time.monotonic()
         while loop.schedule and loop.schedule[0][0] <= now:
             due, index = heapq.heappop(loop.schedule)
             client = clients[index - loop.config["first_client"]]
-            client.fire(due, now)
+            client.fire(due)
             if due + client.interval < loop.end:
                 heapq.heappush(loop.schedule, (due + client.interval, index))
         while loop.retries and loop.retries[0][0] <= now:
@@ -748,6 +788,19 @@ def _run_loop(loop: _Loop, clients: list[_Client], report: Any) -> None:
             key.data.on_event(mask, time.monotonic())
 
 
+def _connect_all(loop: _Loop, clients: list[_Client]) -> None:
+    """Open the persistent connections before the clock starts, waiting at most
+    CONNECT_TIMEOUT: a run measures requests, not the set-up of its connections
+    (a listen backlog that overflows delays a connection by a SYN retry, ~1 s).
+    Connections still pending then are left to complete during the run."""
+    for client in clients:
+        client.connect()
+    deadline = time.monotonic() + CONNECT_TIMEOUT
+    while not all(c.connected() for c in clients) and time.monotonic() < deadline:
+        for key, mask in loop.selector.select(MAX_WAIT):
+            key.data.on_event(mask, time.monotonic())
+
+
 def worker_main() -> None:
     """Entry point of a worker process: the protocol is JSON lines on stdin/stdout.
 
@@ -761,16 +814,19 @@ def worker_main() -> None:
         out.write(json.dumps(message) + "\n")
         out.flush()
 
-    send({"ready": True})
-    start = json.loads(sys.stdin.readline())["start"]
-    loop = _Loop(config, start)
+    loop = _Loop(config)
     cls = _DatagramClient if config["transport"] in ("udp", "unix-dgram") else _Client
     clients: list[_Client] = []
-    cpu0 = _cpu()
-    wall0 = time.monotonic()
     try:
         total = config["clients"]
         clients = [cls(loop, config["first_client"] + i, total) for i in range(config["my_clients"])]
+        _connect_all(loop, clients)
+        send({"ready": True})
+        loop.set_start(json.loads(sys.stdin.readline())["start"])
+        cpu0 = _cpu()
+        wall0 = time.monotonic()
+        for client in clients:
+            client.schedule()
 
         def report(loop: _Loop) -> None:
             c = loop.stats.counts
