@@ -36,8 +36,8 @@ Forked children: events of a forked child happen in another process, so
 they are sent back through a pipe made at attach time. The child writes one
 JSON line per event with one ``write()`` shorter than ``PIPE_BUF``, which
 the kernel never interleaves with another child's; the parent reads the pipe
-without blocking whenever events are read (and at every wake-up of the
-loop, so that the pipe does not fill). A child that finds the pipe full
+without blocking whenever events are read (and whenever the server reaps
+its children, so that the pipe does not fill). A child that finds the pipe full
 waits at most :data:`CHILD_WRITE_TIMEOUT` seconds, then drops the event.
 
 Public API::
@@ -93,9 +93,11 @@ HANDLER_PREFIX = "handler."
 
 #: Hooks whose thread is the one serving requests (the summary's "loop").
 _SERVING_HOOKS = ("serve_forever", "handle_request", "get_request")
-#: Loop hooks after which the parent empties the children's pipe, so that it
-#: never fills while nobody reads events: they run at every wake-up.
-_DRAIN_AFTER = ("service_actions", "collect_children")
+#: Hooks after which the parent empties the children's pipe, so that it never
+#: fills while nobody reads events. A forking server reaps its children at
+#: every wake-up of its loop; servers without children never pay for a read()
+#: (which would also let another thread run just before the loop's select()).
+_DRAIN_AFTER = ("collect_children",)
 
 #: Seconds a forked child waits for room in a full pipe before it drops an
 #: event: long enough for the loop's next wake-up to empty it, short enough
@@ -109,6 +111,15 @@ _PIPE_SIZE = 1 << 20
 _PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 #: Bytes read from the pipe per read() call when draining it.
 _READ_CHUNK = 65536
+
+#: Hooks in the order they take colours in a timeline: the pipeline first.
+_COLOUR_ORDER = ("get_request", "verify_request", "process_request", "finish_request",
+                 "handler.setup", "handler.handle", "handler.finish", "shutdown_request",
+                 "close_request", "handle_error", "process_request_thread", "service_actions",
+                 "collect_children", "shutdown", "server_close", "handle_request",
+                 "handle_timeout", "serve_forever")
+#: Legend entries in one column before the legend uses two.
+_LEGEND_ROWS = 12
 
 _LANE_WIDTH = 8  # "thread" plus two spaces: the summary's lane column
 
@@ -452,9 +463,7 @@ class Tracer:
         t0 = events[0].start if events else 0.0
         span = max((e.end for e in events), default=t0) - t0
         min_width = max(span * 1000 * 0.003, 1e-3)  # 0.3 % of the plot: tiny calls stay visible
-        hooks = list(dict.fromkeys(e.hook for e in events))
-        cmap = plt.get_cmap("tab20")
-        colours = {hook: cmap(i % 20) for i, hook in enumerate(hooks)}
+        colours = _hook_colours([e.hook for e in events])
         labels = []
         for row, lane_events in enumerate(lanes.values()):
             y = -row
@@ -478,7 +487,8 @@ class Tracer:
         for artist in ax.collections:
             handles.setdefault(artist.get_label(), artist)
         ax.legend(handles.values(), handles.keys(), loc="upper left",
-                  bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+                  bbox_to_anchor=(1.01, 1.0), fontsize="x-small", frameon=False,
+                  ncol=1 if len(handles) <= _LEGEND_ROWS else 2)
         fig.tight_layout()
         return fig
 
@@ -511,6 +521,23 @@ def _attribute_values(obj: Any) -> list[Any]:
             if value is not _MISSING:
                 values.append(value)
     return values
+
+
+def _hook_colours(hooks: list[str]) -> dict[str, Any]:
+    """A colour per hook, the same in every figure: a fixed palette position
+    for each standard hook, the next free ones for a class's own hooks."""
+    import matplotlib.pyplot as plt
+
+    palette = plt.get_cmap("tab20")
+    # tab20 holds ten hues, each dark then light: the ten pipeline hooks take
+    # the dark ones, so neighbours in the pipeline never look alike.
+    colours = [palette(i) for i in (*range(0, 20, 2), *range(1, 20, 2))]
+    colours += [plt.get_cmap("tab20b")(i) for i in range(20)]
+    known = list(_COLOUR_ORDER)
+    for hook in hooks:
+        if hook not in known:
+            known.append(hook)
+    return {hook: colours[known.index(hook) % len(colours)] for hook in hooks}
 
 
 def _count_lanes(events: list[Event]) -> int:

@@ -190,6 +190,7 @@ request 1
 
 class FailingHandler(demo.LineEchoHandler):
     def handle(self) -> None:
+        self.rfile.readline()  # read first: closing on unread data would reset the client
         raise ValueError("the handler failed")
 
 
@@ -363,8 +364,10 @@ def test_shutdown_latency_is_recorded() -> None:
     tracer = served_once("sync")
     loop = next(e for e in tracer.events if e.hook == "serve_forever")
     shutdown = next(e for e in tracer.events if e.hook == "shutdown")
-    # shutdown() returns only after the loop has stopped.
-    assert shutdown.start < loop.end <= shutdown.end
+    # The loop stops only because shutdown() asked it to. (Its end is not
+    # compared with shutdown()'s: the wrapper of serve_forever() records
+    # the end a moment after the loop signalled shutdown() that it stopped.)
+    assert shutdown.start < loop.end
     assert shutdown.main_thread and not loop.main_thread
 
 
