@@ -320,8 +320,12 @@ class Tracer:
         return None
 
     def _forget(self, args: tuple[Any, ...]) -> None:
-        """Drop a closed request: its id may be reused by a later object."""
-        if args:
+        """Drop a closed request: its id may be reused by a later object.
+
+        Not in a forked child: its registry dies with it, and the lock may
+        have been held by another thread of the parent at the fork.
+        """
+        if args and os.getpid() == self._pid:
             with self._lock:
                 entry = self._requests.get(id(args[0]))
                 if entry is not None and entry[0] is args[0]:

@@ -329,6 +329,21 @@ def test_pool_model_traces_like_threading() -> None:
     assert served_once("pool").summary() == EXPECTED["threading"]
 
 
+def test_event_driven_model_is_traced_through_its_traced_hooks() -> None:
+    pytest.importorskip("netserv.eventdriven")
+    summaries = {served_once("select").summary() for _ in range(3)}
+    assert len(summaries) == 1
+    (summary,) = summaries
+    request = summary.split("request 1\n")[1].splitlines()
+    hooks = [line.split()[1] for line in request if line.startswith("  ")]
+    lanes = {line.split()[0] for line in request if line.startswith("  ")}
+    assert lanes == {"loop"}  # one thread does everything
+    for hook in ("get_request", "handler.connection_made", "handler.data_received",
+                 "handler.connection_lost", "close_request"):
+        assert hook in hooks
+    assert hooks.index("handler.connection_made") < hooks.index("handler.data_received")
+
+
 # -- differential: the standard module's servers ------------------------------------
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -467,3 +482,30 @@ def test_events_from_many_threads_are_all_kept() -> None:
     requests = tracer.requests()
     assert list(requests) == list(range(1, clients + 1))
     assert all(len(events) == 10 for events in requests.values())
+
+
+@needs_fork
+@fork_warning_ok
+def test_every_child_event_arrives_from_many_children() -> None:
+    """Children writing the one pipe at once: no line is lost or torn."""
+    server = demo.make_server("forking")
+    clients = 6
+    with serving(server) as tracer:
+        barrier = threading.Barrier(clients)
+        replies: list[bytes] = []
+
+        def client() -> None:
+            barrier.wait()
+            replies.append(demo.echo_once(server))
+
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert replies == [b"hello\n"] * clients
+    child_events = [e for e in tracer.events if e.pid != os.getpid()]
+    assert len({e.pid for e in child_events}) == clients
+    assert sorted(e.request for e in child_events if e.hook == "handler.handle") == list(
+        range(1, clients + 1))
+    assert len(child_events) == 6 * clients
