@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import select
 import shutil
 import socket
 import socketserver
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -161,6 +164,119 @@ def recv_all(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+# -- servers and clients in another process ------------------------------------
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+#: Run by :func:`server_process` in a fresh interpreter: serve until a line
+#: arrives on stdin, then close and report the process's own census.
+_SERVER_PROCESS = """
+import json, sys, threading
+import support
+from netserv import demo
+server = support.make(sys.argv[1], sys.argv[2], "netserv")
+fds = support.open_fds()
+loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))
+loop.start()
+print(json.dumps({"address": server.server_address, "family": int(server.address_family),
+                  "type": int(server.socket_type)}), flush=True)
+sys.stdin.readline()
+server.shutdown()
+loop.join()
+demo.cleanup(server)
+print(json.dumps({"new_fds": sorted(set(support.open_fds()) - set(fds)),
+                  "threads": [t.name for t in threading.enumerate()],
+                  "children": support.child_processes()}), flush=True)
+"""
+
+
+class RemoteServer:
+    """What clients need to know about a server running in another process."""
+
+    def __init__(self, description: dict[str, Any], transport: str) -> None:
+        address = description["address"]
+        self.server_address = tuple(address) if isinstance(address, list) else address
+        self.address_family = socket.AddressFamily(description["family"])
+        self.socket_type = socket.SocketKind(description["type"])
+        self.demo_transport = transport
+        self.census: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def server_process(model: str, transport: str) -> Iterator[RemoteServer]:
+    """A netserv echo server in a fresh interpreter, for the length of the block.
+
+    A small process forks in a millisecond or two; the test process, with
+    pytest and its plugins loaded, takes ten times longer. After the block,
+    ``census`` holds what the server process still had open after it closed
+    the server: new fds, threads, children.
+    """
+    process = subprocess.Popen([sys.executable, "-c", _SERVER_PROCESS, model, transport],
+                               cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        server = RemoteServer(json.loads(process.stdout.readline()), transport)
+        yield server
+        process.stdin.write("stop\n")
+        process.stdin.flush()
+        server.census = json.loads(process.stdout.readline())
+    finally:
+        if process.stdin:
+            process.stdin.close()
+        if process.stdout:
+            process.stdout.close()
+        try:
+            process.wait(CLIENT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+#: Run by :func:`resetting_client`: connect, send, then reset when told to.
+_RESETTING_CLIENT = """
+import socket, struct, sys, json
+family, address = int(sys.argv[1]), json.loads(sys.argv[2])
+sock = socket.socket(family, socket.SOCK_STREAM)
+sock.connect(tuple(address) if isinstance(address, list) else address)
+sock.sendall(b"abc")  # no newline: the handler waits for more
+sys.stdin.readline()
+# Linger on with a zero timeout: close() sends RST instead of FIN.
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+sock.close()
+"""
+
+
+@contextlib.contextmanager
+def resetting_client(server: Any) -> Iterator[Any]:
+    """A client in another process that connects and sends a partial line;
+    call the yielded function to make it reset the connection (RST).
+
+    Another process, because a forking server's child would inherit a client
+    socket of this process, and a close() here would then send nothing.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-c", _RESETTING_CLIENT, str(int(server.address_family)),
+         json.dumps(server.server_address)], stdin=subprocess.PIPE, text=True)
+
+    def reset() -> None:
+        assert process.stdin is not None
+        process.stdin.write("reset\n")
+        process.stdin.close()
+        assert process.wait(CLIENT_TIMEOUT) == 0
+
+    try:
+        yield reset
+    finally:
+        if process.stdin and not process.stdin.closed:
+            process.stdin.close()
+        try:
+            process.wait(CLIENT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # -- recording hooks ---------------------------------------------------------
