@@ -72,6 +72,7 @@ connections to keep a table of, and is never blocked by one client anyway.
 from __future__ import annotations
 
 import selectors
+from selectors import EVENT_READ, EVENT_WRITE
 import socket
 import threading
 import time
@@ -379,8 +380,8 @@ class EventDrivenMixIn:
             wait = min(wait, self._idle_check_interval())
             self._next_idle_check = time.monotonic() + self._idle_check_interval()
         try:
-            selector.register(self.socket, selectors.EVENT_READ, _LISTENER)  # type: ignore[attr-defined]
-            selector.register(waker, selectors.EVENT_READ, _WAKER)
+            selector.register(self.socket, EVENT_READ, _LISTENER)  # type: ignore[attr-defined]
+            selector.register(waker, EVENT_READ, _WAKER)
             while not self._stop_requested:
                 self._run_once(wait)
                 self.service_actions()  # type: ignore[attr-defined]
@@ -408,7 +409,7 @@ class EventDrivenMixIn:
         """
         self._require_open("handle_request")  # type: ignore[attr-defined]
         selector = self._get_selector()
-        selector.register(self.socket, selectors.EVENT_READ, _LISTENER)  # type: ignore[attr-defined]
+        selector.register(self.socket, EVENT_READ, _LISTENER)  # type: ignore[attr-defined]
         try:
             handled = self._run_once(self.timeout)  # type: ignore[attr-defined]
         finally:
@@ -430,11 +431,11 @@ class EventDrivenMixIn:
             elif conn is _WAKER:
                 key.fileobj.drain()
             else:
-                if events & selectors.EVENT_WRITE:
+                if events & EVENT_WRITE:
                     self._write_ready(conn)
                 # closing: closed meanwhile (possibly by another connection's
                 # handler), or reads nothing more.
-                if events & selectors.EVENT_READ and not conn.closing:
+                if events & EVENT_READ and not conn.closing:
                     self._read_ready(conn)
         if self.idle_timeout is not None and now >= self._next_idle_check:
             self._next_idle_check = now + self._idle_check_interval()
@@ -500,9 +501,9 @@ class EventDrivenMixIn:
 
     def _watch(self, conn: Connection) -> None:
         """Tell the selector which events matter for conn now."""
-        events = selectors.EVENT_READ if conn.reading and not conn.closing else 0
+        events = EVENT_READ if conn.reading and not conn.closing else 0
         if conn.outbuf:
-            events |= selectors.EVENT_WRITE
+            events |= EVENT_WRITE
         assert self._selector is not None
         if events:
             self._selector.modify(conn.sock, events, conn)
@@ -521,7 +522,7 @@ class EventDrivenMixIn:
         conn = Connection(request, client_address, self._now)
         conn.handler = self.RequestHandlerClass(conn, self)  # type: ignore[attr-defined]
         self.connections[conn.fd] = conn
-        self._get_selector().register(request, selectors.EVENT_READ, conn)
+        self._get_selector().register(request, EVENT_READ, conn)
         try:
             conn.handler.connection_made()
         except Exception as exc:
