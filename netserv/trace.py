@@ -36,9 +36,9 @@ Forked children: events of a forked child happen in another process, so
 they are sent back through a pipe made at attach time. The child writes one
 JSON line per event with one ``write()`` shorter than ``PIPE_BUF``, which
 the kernel never interleaves with another child's; the parent reads the pipe
-without blocking whenever events are read (and whenever the server reaps
-its children, so that the pipe does not fill). A child that finds the pipe full
-waits at most :data:`CHILD_WRITE_TIMEOUT` seconds, then drops the event.
+without blocking whenever events are read, and whenever the server reaps
+its children (so that the pipe does not fill). A child that finds the pipe
+full waits at most :data:`CHILD_WRITE_TIMEOUT` seconds, then drops the event.
 
 Public API::
 
