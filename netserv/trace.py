@@ -238,10 +238,15 @@ class Tracer:
             pass  # keep the default size: events still flow, just fewer fit
 
     def _traced_handler_class(self, cls: type) -> type:
-        """A subclass of ``cls`` (same name) whose hook methods are traced."""
+        """A subclass of ``cls`` (same name) whose hook methods are traced.
+
+        Empty ``__slots__``: instances get a ``__dict__`` only if those of
+        ``cls`` have one, so a handler with slots keeps its memory and its
+        AttributeErrors while traced.
+        """
         namespace: dict[str, Any] = {"__module__": cls.__module__,
                                      "__qualname__": cls.__qualname__,
-                                     "__doc__": cls.__doc__}
+                                     "__doc__": cls.__doc__, "__slots__": ()}
         for name in _hook_names(cls, HANDLER_HOOKS):
             original = inspect.getattr_static(cls, name, None)
             if inspect.isfunction(original):

@@ -273,6 +273,28 @@ def test_detach_restores_the_instance_exactly() -> None:
         demo.cleanup(server)
 
 
+def test_traced_handler_class_keeps_slots() -> None:
+    class SlottedHandler(demo.DatagramEchoHandler):
+        __slots__ = ()
+
+    class Slotted(socketserver.BaseRequestHandler):  # no __dict__ at all
+        __slots__ = ("request", "client_address", "server")
+
+    for handler in (SlottedHandler, Slotted):
+        server = demo.make_server("sync", "udp", handler=handler)
+        try:
+            with trace.traced(server):
+                traced_class = server.RequestHandlerClass
+                assert traced_class.__dictoffset__ == handler.__dictoffset__
+        finally:
+            demo.cleanup(server)
+    # A traced handler with slots serves and is traced like any other.
+    server = demo.make_server("sync", "tcp", handler=Slotted)
+    with serving(server) as tracer, demo.open_client(server) as client:
+        assert client.recv(100) == b""  # handle() does nothing; the server closes
+    assert [e.request for e in tracer.events if e.hook == "handler.handle"] == [1]
+
+
 def test_hooks_the_server_lacks_are_skipped() -> None:
     server = demo.make_server("sync")
     try:
