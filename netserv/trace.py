@@ -120,6 +120,15 @@ _COLOUR_ORDER = ("get_request", "verify_request", "process_request", "finish_req
                  "handle_timeout", "serve_forever")
 #: Legend entries in one column before the legend uses two.
 _LEGEND_ROWS = 12
+#: Timeline size in inches: wide enough for a legend beside the plot; each
+#: lane gets the height of two lines of label text, plus room for the titles.
+_FIGURE_WIDTH, _LANE_HEIGHT, _FIGURE_MARGIN = 10.0, 0.7, 1.2
+#: A lane is one unit high: its outermost bars fill 80 % of it (a gap shows
+#: between lanes) and each nested level is 75 % of the bar it runs in.
+_BAR_HEIGHT, _NESTED_SHRINK = 0.8, 0.75
+#: The narrowest bar, as a fraction of the time shown: a call of a few
+#: microseconds in a timeline of milliseconds would otherwise be invisible.
+_MIN_BAR_FRACTION = 0.003
 
 _LANE_WIDTH = 8  # "thread" plus two spaces: the summary's lane column
 
@@ -462,7 +471,9 @@ class Tracer:
 
         events = self.events
         if ax is None:
-            fig, ax = plt.subplots(figsize=(10, 1.2 + 0.7 * max(1, _count_lanes(events))))
+            lane_count = max(1, len({e.lane_key for e in events}))
+            fig, ax = plt.subplots(figsize=(_FIGURE_WIDTH,
+                                            _FIGURE_MARGIN + _LANE_HEIGHT * lane_count))
         else:
             fig = ax.figure
         lane = self._lane_namer(events)
@@ -471,7 +482,7 @@ class Tracer:
             lanes.setdefault(event.lane_key, []).append(event)
         t0 = events[0].start if events else 0.0
         span = max((e.end for e in events), default=t0) - t0
-        min_width = max(span * 1000 * 0.003, 1e-3)  # 0.3 % of the plot: tiny calls stay visible
+        min_width = max(span * 1000 * _MIN_BAR_FRACTION, 1e-3)
         colours = _hook_colours([e.hook for e in events])
         labels = []
         for row, lane_events in enumerate(lanes.values()):
@@ -479,7 +490,7 @@ class Tracer:
             top = min(e.depth for e in lane_events)
             for event in lane_events:
                 level = event.depth - top
-                height = 0.8 * 0.75 ** level
+                height = _BAR_HEIGHT * _NESTED_SHRINK ** level
                 ax.broken_barh([((event.start - t0) * 1000,
                                  max(event.duration * 1000, min_width))],
                                (y - height / 2, height), facecolors=colours[event.hook],
@@ -547,10 +558,6 @@ def _hook_colours(hooks: list[str]) -> dict[str, Any]:
         if hook not in known:
             known.append(hook)
     return {hook: colours[known.index(hook) % len(colours)] for hook in hooks}
-
-
-def _count_lanes(events: list[Event]) -> int:
-    return len({e.lane_key for e in events})
 
 
 def _render(events: list[Event]) -> list[str]:

@@ -8,6 +8,7 @@ own servers produce the very same text.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
 import socketserver
@@ -474,13 +475,8 @@ def test_child_event_lines_are_atomic_and_round_trip() -> None:
     line = trace._encode(event)
     assert line.endswith(b"\n") and len(line) < trace._PIPE_BUF
     assert trace._decode(line) == event
-    long_name = dataclass_replace(event, client_address="/tmp/" + "x" * 10000)
+    long_name = dataclasses.replace(event, client_address="/tmp/" + "x" * 10000)
     assert len(trace._encode(long_name)) < trace._PIPE_BUF
-
-
-def dataclass_replace(event: trace.Event, **changes: Any) -> trace.Event:
-    import dataclasses
-    return dataclasses.replace(event, **changes)
 
 
 def test_events_from_many_threads_are_all_kept() -> None:
