@@ -2,7 +2,7 @@
 
 Command (from the repository root; about a minute, ``--quick`` about 20 s)::
 
-    .venv/bin/python benchmarks/concurrency.py [--rounds 3] [--seconds 2] [--quick]
+    .venv/bin/python benchmarks/concurrency.py [--rounds 3] [--seconds 2] [--quick] [--pin]
 
 Theory of operation
 -------------------
@@ -34,7 +34,17 @@ round and told to go together. Everything is on 127.0.0.1, every loop is
 bounded by a deadline, and every process is waited for (killed if it hangs).
 
 The figures are as good as the machine is quiet: on a shared machine,
-treat them as provisional and compare only figures of the same run.
+treat them as provisional and compare only figures of the same run. A busy
+machine flatters the threading server's requests per second: the kernel
+shares CPU time out per thread, so 64 server threads take a larger share
+from the other programs than one loop does. CPU per request is the steadier
+figure.
+
+``--pin`` runs each server on one CPU and its clients on the others, so that
+every server gets exactly one core, whatever its number of threads. The
+select() loop can use only one anyway; the threading server loses the
+kernel work its threads did in parallel on the second core, and its 64
+threads then hand the GIL round on a single core (see the CPU figures).
 """
 
 from __future__ import annotations
@@ -204,9 +214,12 @@ def idle_client_main(port: int, connections: int) -> None:
 class Process:
     """A child running this script in one of its roles, talked to by lines."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, cpus: set[int] | None = None) -> None:
         self.proc = subprocess.Popen([sys.executable, __file__, *args], text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if cpus:
+            # Before it has started any thread: its threads inherit the set.
+            os.sched_setaffinity(self.proc.pid, cpus)
 
     def say(self, line: str) -> None:
         assert self.proc.stdin is not None
@@ -236,13 +249,20 @@ class Process:
         self.proc.stdout.close()
 
 
-def _measure(kind: str, clients: list[tuple[str, ...]]) -> tuple[int, float]:
-    """Run one round: (requests done, server CPU seconds used meanwhile)."""
-    server = Process("--serve", kind)
+def _measure(kind: str, clients: list[tuple[str, ...]], pin: bool) -> tuple[int, float]:
+    """Run one round: (requests done, server CPU seconds used meanwhile).
+
+    With ``pin``, the server runs on one CPU and the clients on the others.
+    """
+    server_cpus = client_cpus = None
+    if pin and len(os.sched_getaffinity(0)) >= 2:
+        cpus = sorted(os.sched_getaffinity(0))
+        server_cpus, client_cpus = {cpus[0]}, set(cpus[1:])
+    server = Process("--serve", kind, cpus=server_cpus)
     started: list[Process] = []
     try:
         port = server.hear()
-        started = [Process(*args, "--port", port) for args in clients]
+        started = [Process(*args, "--port", port, cpus=client_cpus) for args in clients]
         for client in started:
             client.hear()  # "ready"
         server.say("cpu")
@@ -259,14 +279,14 @@ def _measure(kind: str, clients: list[tuple[str, ...]]) -> tuple[int, float]:
 
 
 def run_rounds(kinds: tuple[str, ...], clients: list[tuple[str, ...]], rounds: int,
-               seconds: float) -> dict[str, dict[str, float]]:
+               seconds: float, pin: bool = False) -> dict[str, dict[str, Any]]:
     """Alternate the kinds over rounds; medians of rate and CPU per request."""
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     cpus: dict[str, list[float]] = {kind: [] for kind in kinds}
     for number in range(rounds):
         order = kinds if number % 2 == 0 else tuple(reversed(kinds))
         for kind in order:
-            done, cpu = _measure(kind, clients)
+            done, cpu = _measure(kind, clients, pin)
             rates[kind].append(done / seconds)
             cpus[kind].append(cpu / max(done, 1) * 1e6)
     return {kind: {"rate": statistics.median(rates[kind]),
@@ -326,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s")
+    parser.add_argument("--pin", action="store_true",
+                        help="run each server on one CPU and the clients on the others")
     parser.add_argument("--serve", choices=SERVER_KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--echo-client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--connect-client", action="store_true", help=argparse.SUPPRESS)
@@ -348,12 +370,14 @@ def main(argv: list[str] | None = None) -> int:
 
     rounds, seconds = (1, 1.0) if args.quick else (args.rounds, args.seconds)
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, "
-          f"{rounds} rounds of {seconds:g} s; medians")
+          f"{rounds} rounds of {seconds:g} s; medians"
+          f"{'; each server pinned to one CPU' if args.pin else ''}")
 
     per_client = CONNECTIONS // ECHO_CLIENTS
     echo = run_rounds(("selectors", "select", "threading"),
                       [("--echo-client", "--connections", str(per_client),
-                        "--seconds", str(seconds))] * ECHO_CLIENTS, rounds, seconds)
+                        "--seconds", str(seconds))] * ECHO_CLIENTS, rounds, seconds,
+                      args.pin)
     print(f"\n1. persistent line echo, {CONNECTIONS} connections "
           f"({ECHO_CLIENTS} client processes)")
     print(f"   {'server':<28}{'requests/s':>12}{'server CPU us/request':>24}")
@@ -368,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
 
     connect = run_rounds(("threading", "pool"),
                          [("--connect-client", "--seconds", str(seconds))] * CONNECT_CLIENTS,
-                         rounds, seconds)
+                         rounds, seconds, args.pin)
     print(f"\n2. one request per connection, {CONNECT_CLIENTS} client processes")
     print(f"   {'server':<28}{'connections/s':>14}{'server CPU us/conn':>22}")
     for kind, figures in connect.items():
