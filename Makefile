@@ -90,6 +90,13 @@ lab: $(COURSE_STAMP)
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(CURDIR) \
 		--LabApp.default_url=/lab/tree/notebooks $(LAB_FLAGS)
 
+# Some jupyter_core 5.x releases, still allowed by the pinned ranges, raise a
+# DeprecationWarning ("Jupyter is migrating its paths to use standard
+# platformdirs") when nbval's plugin imports jupyter_client, unless this opt-in
+# to the new paths is set; with warnings as errors that would break every
+# pytest run. Current releases take the new paths anyway.
+test: export JUPYTER_PLATFORM_DIRS = 1
+
 # Order: tests and exercise checks, the starters' consistency (once the lessons
 # tool exists), then the notebooks. pytest's exit code 5 ("no tests collected")
 # is a failure in every step: the notebook step is skipped, visibly, only while
