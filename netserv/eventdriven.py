@@ -72,10 +72,10 @@ connections to keep a table of, and is never blocked by one client anyway.
 from __future__ import annotations
 
 import selectors
-from selectors import EVENT_READ, EVENT_WRITE
 import socket
 import threading
 import time
+from selectors import EVENT_READ, EVENT_WRITE
 from typing import Any
 
 from .base import DEFAULT_POLL_INTERVAL, ServerState, Waker
@@ -168,7 +168,9 @@ class EventHandler:
     The handler may call send(data), which never blocks, and close(), which
     closes once the pending output is sent. None of these methods may block
     (no recv(), no time.sleep(), no waiting on a lock another thread holds):
-    every other client waits while one of them runs.
+    every other client waits while one of them runs. And only the loop's
+    thread may call send() or close(): the table has no lock, because only
+    that thread ever touches it.
 
     Attributes: ``connection`` (the server's Connection record), ``server``,
     and, as in the other handlers, ``request`` (the socket) and
