@@ -120,7 +120,8 @@ def test_is_valid_nbformat(path: pathlib.Path) -> None:
 @notebooks
 def test_kernelspec_is_python3(path: pathlib.Path) -> None:
     # nbval runs with --nbval-current-env; tools/run_notebooks.py writes this name.
-    assert read(path).metadata.get("kernelspec", {}).get("name") == "python3"
+    name = read(path).metadata.get("kernelspec", {}).get("name")
+    assert name == "python3", f"kernelspec {name!r}: run `make notebooks NB=...`"
 
 
 @notebooks

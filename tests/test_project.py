@@ -16,6 +16,7 @@ itself needs nothing beyond the standard library.
 from __future__ import annotations
 
 import ast
+import configparser
 import pathlib
 import re
 import sys
@@ -134,6 +135,22 @@ def test_makefile_serves_lab_on_loopback_only() -> None:
     assert "0.0.0.0" not in MAKEFILE
 
 
+def test_makefile_refers_to_files_that_exist() -> None:
+    referred = set(re.findall(r"\b((?:tools|notebooks)/[\w./-]+\.(?:py|cfg))\b", MAKEFILE))
+    assert {"tools/run_notebooks.py", "tools/nav.py", "notebooks/nbval_sanitize.cfg"} <= referred
+    missing = sorted(path for path in referred if not (ROOT / path).exists())
+    assert not missing, f"the Makefile refers to missing files: {missing}"
+
+
+def test_nbval_sanitize_file_compiles() -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "notebooks" / "nbval_sanitize.cfg", encoding="utf-8")
+    assert parser.sections(), "no sanitize rules"
+    for section in parser.sections():
+        assert {"regex", "replace"} <= set(parser[section]), f"[{section}] needs regex and replace"
+        re.compile(parser[section]["regex"])
+
+
 def test_ci_runs_make_test() -> None:
     script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert script.startswith("#!/usr/bin/env bash")
@@ -148,6 +165,13 @@ def test_readme_quick_start_is_exactly_make_lab_and_make_test() -> None:
     blocks = re.findall(r"^```\w*\n(.*?)^```", section, re.M | re.S)
     commands = [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
     assert commands == ["make lab", "make test"]
+
+
+def test_readme_lists_every_notebook() -> None:
+    section = readme_section("Course contents")
+    missing = [path.name for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+               if f"`{path.name}`" not in section]
+    assert not missing, f"README.md's course table lacks {missing}"
 
 
 def test_licences_are_present() -> None:
