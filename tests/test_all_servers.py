@@ -30,7 +30,9 @@ def available(model: str, transport: str, impl: str) -> type | None:
         return None  # that model has no class for that transport (or no fork())
 
 
-@pytest.mark.parametrize("model, transport, impl", COMBINATIONS)
+@pytest.mark.parametrize("model, transport, impl", COMBINATIONS, ids=[
+    f"{impl}-{demo.MODELS[model]}{demo.TRANSPORTS[transport]}"
+    for model, transport, impl in COMBINATIONS])
 def test_every_server_class_echoes(model: str, transport: str, impl: str) -> None:
     cls = available(model, transport, impl)
     if cls is None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import support
+from netserv import demo
 from netserv.handlers import DatagramRequestHandler, StreamRequestHandler
 
 STREAM_SERVERS = [(model, transport) for model in support.MODELS
@@ -31,6 +32,16 @@ SILENT_CLIENT_TIMEOUT = 0.5
 #: accumulates: enough that a leak of one fd or thread per request would
 #: exhaust or visibly grow, few enough to keep the file fast.
 MANY_REQUESTS = 1000
+
+
+def class_id(model_transport: tuple[str, str]) -> str:
+    """Test id: the name of the class under test, e.g. ThreadingUnixStreamServer."""
+    model, transport = model_transport
+    return demo.MODELS[model] + demo.TRANSPORTS[transport]
+
+
+def class_ids(servers: list[tuple[str, str]]) -> list[str]:
+    return [class_id(server) for server in servers]
 
 
 class LogErrors:
@@ -72,7 +83,8 @@ def still_serves(server: Any) -> None:
 
 # -- one bad client, then a good one -------------------------------------------------
 
-@pytest.mark.parametrize("model, transport", STREAM_SERVERS)
+@pytest.mark.parametrize("model, transport", STREAM_SERVERS,
+                         ids=class_ids(STREAM_SERVERS))
 def test_silent_client_is_reclaimed_by_the_handler_timeout(model: str, transport: str) -> None:
     with support.HookLog() as log:
         server = fault_server(log, model, transport)
@@ -83,7 +95,8 @@ def test_silent_client_is_reclaimed_by_the_handler_timeout(model: str, transport
             assert support.recv_all(silent) == b""  # the server hung up on it
 
 
-@pytest.mark.parametrize("transport", support.STREAM_TRANSPORTS)
+@pytest.mark.parametrize("transport", support.STREAM_TRANSPORTS,
+                         ids=lambda t: class_id(("threading", t)))
 def test_threading_server_serves_others_while_a_client_is_silent(transport: str) -> None:
     with support.HookLog() as log:
         server = fault_server(log, "threading", transport)
@@ -96,7 +109,8 @@ def test_threading_server_serves_others_while_a_client_is_silent(transport: str)
             assert support.recv_all(silent) == b""
 
 
-@pytest.mark.parametrize("model, transport", STREAM_SERVERS)
+@pytest.mark.parametrize("model, transport", STREAM_SERVERS,
+                         ids=class_ids(STREAM_SERVERS))
 def test_client_disconnects_mid_line(model: str, transport: str) -> None:
     with support.HookLog() as log:
         server = fault_server(log, model, transport)
@@ -107,7 +121,8 @@ def test_client_disconnects_mid_line(model: str, transport: str) -> None:
             still_serves(server)
 
 
-@pytest.mark.parametrize("model, transport", STREAM_SERVERS)
+@pytest.mark.parametrize("model, transport", STREAM_SERVERS,
+                         ids=class_ids(STREAM_SERVERS))
 def test_client_resets_the_connection(model: str, transport: str) -> None:
     with support.HookLog() as log:
         server = fault_server(log, model, transport)
@@ -120,7 +135,8 @@ def test_client_resets_the_connection(model: str, transport: str) -> None:
                 assert log.wait_for("error ConnectionResetError", 1)
 
 
-@pytest.mark.parametrize("model, transport", STREAM_SERVERS)
+@pytest.mark.parametrize("model, transport", STREAM_SERVERS,
+                         ids=class_ids(STREAM_SERVERS))
 def test_binary_garbage_is_echoed_byte_for_byte(model: str, transport: str) -> None:
     garbage = bytes(range(256)) + b"\xff\xfe\x00\x00\xc3\x28\n"  # not UTF-8, NULs
     long_line = b"\x00x" * (128 * 1024) + b"\n"  # 256 KiB in one line
@@ -133,7 +149,8 @@ def test_binary_garbage_is_echoed_byte_for_byte(model: str, transport: str) -> N
         assert not [e for e in log.events() if e.startswith("error")]
 
 
-@pytest.mark.parametrize("model, transport", STREAM_SERVERS)
+@pytest.mark.parametrize("model, transport", STREAM_SERVERS,
+                         ids=class_ids(STREAM_SERVERS))
 def test_handler_error_goes_to_handle_error_and_the_server_continues(
         model: str, transport: str) -> None:
     with support.HookLog() as log:
@@ -144,7 +161,8 @@ def test_handler_error_goes_to_handle_error_and_the_server_continues(
             still_serves(server)
 
 
-@pytest.mark.parametrize("model, transport", DATAGRAM_SERVERS)
+@pytest.mark.parametrize("model, transport", DATAGRAM_SERVERS,
+                         ids=class_ids(DATAGRAM_SERVERS))
 def test_empty_and_oversized_datagrams(model: str, transport: str) -> None:
     with support.HookLog() as log:
         server = fault_server(log, model, transport)
@@ -161,7 +179,7 @@ IN_PROCESS = [(model, transport) for model in ("sync", "threading")
               for transport in ("tcp", "unix", "udp")]
 
 
-@pytest.mark.parametrize("model, transport", IN_PROCESS)
+@pytest.mark.parametrize("model, transport", IN_PROCESS, ids=class_ids(IN_PROCESS))
 def test_many_sequential_requests_leave_nothing_behind(model: str, transport: str) -> None:
     """One long-lived server, MANY_REQUESTS connections (or datagrams). The
     leak census of conftest checks fds and threads after the test; here, the
@@ -184,7 +202,8 @@ def test_many_sequential_requests_leave_nothing_behind(model: str, transport: st
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
-@pytest.mark.parametrize("transport", ["tcp", "unix", "udp"])
+@pytest.mark.parametrize("transport", ["tcp", "unix", "udp"],
+                         ids=lambda t: class_id(("forking", t)))
 def test_many_sequential_requests_to_a_forking_server_leave_nothing_behind(
         transport: str) -> None:
     """The forking server runs in a small process of its own (fork() of the
@@ -199,8 +218,11 @@ def test_many_sequential_requests_to_a_forking_server_leave_nothing_behind(
 
 # -- shutdown and close with requests in flight -----------------------------------------
 
-@pytest.mark.parametrize("model, transport", [(m, t) for m in ("threading", "forking")
-                                              for t in support.STREAM_TRANSPORTS])
+IN_FLIGHT = [(model, transport) for model in ("threading", "forking")
+             for transport in support.STREAM_TRANSPORTS]
+
+
+@pytest.mark.parametrize("model, transport", IN_FLIGHT, ids=class_ids(IN_FLIGHT))
 def test_shutdown_and_close_complete_requests_in_flight(model: str, transport: str) -> None:
     """block_on_close: every accepted request completes and its client gets
     its whole reply, although shutdown() and server_close() came first."""
@@ -257,7 +279,7 @@ def test_shutdown_and_close_complete_requests_in_flight(model: str, transport: s
             if loop.is_alive():
                 server.shutdown()
                 loop.join()
-            support.demo.cleanup(server)
+            demo.cleanup(server)
         expected_second = b"released\n" if model == "threading" else b"second\n"
         assert replies == [b"%d\n" % i + expected_second for i in range(clients)]
         assert not [e for e in log.events() if e.startswith("error")]
