@@ -12,7 +12,8 @@ text is made here, from that list, never by hand::
     [← 01 The base server](01_base_server.ipynb) | [Contents](00_index.ipynb) | [03 UDP →](03_udp_server.ipynb)
 
 A link's title is the neighbour's first heading of the form ``# NN · Title``.
-The first notebook has no "previous" part, the last no "next" part.
+The first notebook has no "previous" part, the last no "next" part, and the
+notebook after the index has no "previous" part either: "Contents" is that link.
 
 Rewriting touches only the text of those markdown cells (and, when a notebook
 lacks one, inserts a nav cell first or last); outputs and execution counts are
@@ -82,6 +83,8 @@ def expected_nav(paths: list[pathlib.Path]) -> dict[pathlib.Path, str]:
     expected = {}
     for position, path in enumerate(paths):
         previous = titles[position - 1] if position > 0 else None
+        if previous is not None and previous[0] == INDEX:
+            previous = None  # the Contents link already leads there
         following = titles[position + 1] if position + 1 < len(paths) else None
         expected[path] = nav_line(previous, following)
     return expected
