@@ -342,6 +342,10 @@ class EventDrivenMixIn:
                 f"connection_made, data_received, ...), got {RequestHandlerClass!r}: "
                 f"a handler with a blocking handle() would stop every other client. "
                 f"Use netserv.eventdriven.LineHandler, or a threading server.")
+        if getattr(self, "socket_type", None) != socket.SOCK_STREAM:
+            raise TypeError(f"{type(self).__name__}: EventDrivenMixIn serves streams "
+                            f"(TCPServer, UnixStreamServer) only; a datagram server "
+                            f"has no connections to keep a table of")
         self.connections: dict[int, Connection] = {}
         self._selector: selectors.BaseSelector | None = None
         self._now = time.monotonic()

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import netserv
 import support
 from netserv import demo, eventdriven
 from netserv.eventdriven import EventDrivenTCPServer, LineEchoHandler, LineHandler
@@ -319,6 +320,14 @@ def test_event_driven_server_refuses_a_blocking_handler_class() -> None:
         EventDrivenTCPServer((demo.LOOPBACK, 0), demo.LineEchoHandler)
 
 
+def test_event_driven_mixin_refuses_a_datagram_server() -> None:
+    class EventDrivenUDPServer(eventdriven.EventDrivenMixIn, netserv.UDPServer):
+        pass
+
+    with pytest.raises(TypeError, match="streams"):
+        EventDrivenUDPServer((demo.LOOPBACK, 0), LineEchoHandler)
+
+
 def test_event_driven_server_verify_request_false_closes_unserved() -> None:
     server = observed(verify_request=lambda self, request, address: False)
     with demo.running(server), demo.open_client(server) as sock:
@@ -397,6 +406,56 @@ def test_event_driven_server_shutdown_keeps_connections_and_close_ends_them() ->
         server.server_close()
     lost = [value for kind, value in list(server.events.queue) if kind == "lost"]
     assert lost == [None] * 10
+
+
+def test_event_driven_server_shutdown_under_load_is_prompt_and_close_ends_every_client() -> None:
+    server = observed()
+    loop = threading.Thread(target=server.serve_forever)  # poll_interval 0.5 s
+    loop.start()
+    done = threading.Semaphore(0)
+    outcomes: list[tuple[int, bytes]] = []
+
+    def client() -> None:
+        with demo.open_client(server) as sock:
+            replies, rest = 0, b""
+            while replies < 100_000:  # bounded; ends at end-of-file
+                sock.sendall(b"ping\n")
+                rest = b""
+                while len(rest) < 5:
+                    try:
+                        chunk = sock.recv(5 - len(rest))
+                    except ConnectionResetError:
+                        chunk = b""  # closed with our last request unread
+                    if not chunk:
+                        outcomes.append((replies, rest))
+                        return
+                    rest += chunk
+                replies += 1
+                done.release()
+
+    clients = [threading.Thread(target=client) for _ in range(8)]
+    for thread in clients:
+        thread.start()
+    try:
+        for _ in range(200):  # the load is on
+            assert done.acquire(timeout=WAIT)
+        stopper = threading.Thread(target=server.shutdown)
+        stopper.start()
+        stopper.join(WAIT)
+        assert not stopper.is_alive(), "shutdown() under load did not return"
+        loop.join(WAIT)
+        assert len(server.connections) == 8
+    finally:
+        server.shutdown()
+        loop.join()
+        server.server_close()
+        for thread in clients:
+            thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in clients)
+    # Every client was closed, after whole replies only.
+    assert len(outcomes) == 8 and all(rest == b"" for _replies, rest in outcomes)
+    lost = [value for kind, value in list(server.events.queue) if kind == "lost"]
+    assert lost == [None] * 8
 
 
 def test_event_driven_server_close_from_another_thread_while_serving() -> None:
