@@ -412,7 +412,8 @@ def test_event_driven_server_shutdown_under_load_is_prompt_and_close_ends_every_
     server = observed()
     loop = threading.Thread(target=server.serve_forever)  # poll_interval 0.5 s
     loop.start()
-    done = threading.Semaphore(0)
+    first = threading.Semaphore(0)  # one release per client: it is being served
+    done = threading.Semaphore(0)  # one release per reply
     outcomes: list[tuple[int, bytes]] = []
 
     def client() -> None:
@@ -431,12 +432,16 @@ def test_event_driven_server_shutdown_under_load_is_prompt_and_close_ends_every_
                         return
                     rest += chunk
                 replies += 1
+                if replies == 1:
+                    first.release()
                 done.release()
 
     clients = [threading.Thread(target=client) for _ in range(8)]
     for thread in clients:
         thread.start()
     try:
+        for _ in clients:
+            assert first.acquire(timeout=WAIT)
         for _ in range(200):  # the load is on
             assert done.acquire(timeout=WAIT)
         stopper = threading.Thread(target=server.shutdown)
