@@ -73,11 +73,12 @@ $(TEST_STAMP): | $(PY)
 	rm -f $(VENV)/.installed-test-*
 	touch $@
 
+# [course,test] includes [test], so this also stamps the test installation.
 $(COURSE_STAMP): | $(PY)
 	@echo "make: installing netserv[course,test] into $(VENV) (the first time takes a few minutes)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[course,test]'
-	rm -f $(VENV)/.installed-course-test-*
-	touch $@
+	rm -f $(VENV)/.installed-course-test-* $(VENV)/.installed-test-*
+	touch $@ $(TEST_STAMP)
 
 # ---------------------------------------------------------------- commands
 
