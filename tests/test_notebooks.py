@@ -199,6 +199,19 @@ def test_no_timings_in_checked_cells(path: pathlib.Path) -> None:
 
 
 @notebooks
+def test_checked_cells_show_plain_text(path: pathlib.Path) -> None:
+    # nbval compares every MIME type of a checked cell: a figure's bytes or a
+    # library's HTML rendering change with library versions, not with the lesson.
+    notebook = read(path)
+    found = [f"{where(notebook, cell)}: {output.output_type} {sorted(output.get('data', {}))}"
+             for cell in code_cells(notebook) if CHECK_TAG in tags(cell)
+             for output in cell.outputs
+             if output.output_type in ("display_data", "execute_result")
+             and set(output.get("data", {})) != {"text/plain"}]
+    assert not found, f"cells tagged {CHECK_TAG} should print text only: {found}"
+
+
+@notebooks
 def test_links_to_a_lesson(path: pathlib.Path) -> None:
     targets = [(NOTEBOOKS / target).resolve() for target in links(read(path))]
     assert any(target.is_relative_to(LESSONS) for target in targets), (
