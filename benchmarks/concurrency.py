@@ -15,12 +15,12 @@ favour one of them):
    LINE and waiting for its echo before sending the next (a closed loop),
    for ``--seconds``. Servers: the reference loop (benchmarks/selectors_echo.py),
    EventDrivenTCPServer with LineEchoHandler, ThreadingTCPServer with
-   demo.LineEchoHandler. Figures: requests per second and server CPU
-   microseconds per request.
+   demo.LineEchoHandler. Figures: requests per second, and server and
+   client CPU microseconds per request.
 2. *One request per connection*: CONNECT_CLIENTS clients each connect, send
    one line, half-close, read the echo and close, again and again.
    Servers: ThreadingTCPServer and ThreadPoolTCPServer (default pool).
-   Figures: connections per second and server CPU per connection.
+   Figures: connections per second, server and client CPU per connection.
 3. *Memory per idle connection*: IDLE_CONNECTIONS connections that send
    nothing; tracemalloc counts what the server process allocated for them
    (Python allocations only: not thread stacks, not kernel socket buffers).
@@ -38,7 +38,9 @@ treat them as provisional and compare only figures of the same run. A busy
 machine flatters the threading server's requests per second: the kernel
 shares CPU time out per thread, so 64 server threads take a larger share
 from the other programs than one loop does. CPU per request is the steadier
-figure.
+figure. The clients' CPU is printed beside the server's because on a
+machine with few cores they share the cores with the server: requests per
+second can be no more than cores / (server + client CPU per request).
 
 ``--pin`` runs each server on one CPU and its clients on the others, so that
 every server gets exactly one core, whatever its number of threads. The
@@ -148,6 +150,7 @@ def echo_client_main(port: int, connections: int, seconds: float) -> None:
         sock.setblocking(False)
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
+    cpu_start = _cpu_seconds()
     selector = selectors.DefaultSelector()
     received = {sock: 0 for sock in socks}
     for sock in socks:
@@ -166,7 +169,7 @@ def echo_client_main(port: int, connections: int, seconds: float) -> None:
                 received[sock] -= len(LINE)
                 count += 1
                 sock.send(LINE)
-    print(count, flush=True)
+    _report(count, cpu_start)
     selector.close()
     # Every connection has one request in flight: read its echo before
     # closing, or the close would reset the connection (unread data).
@@ -184,6 +187,7 @@ def connect_client_main(port: int, seconds: float) -> None:
     """Connect, send one line, half-close, read the echo, close; repeat."""
     print("ready", flush=True)
     sys.stdin.readline()  # "go"
+    cpu_start = _cpu_seconds()
     count = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -200,7 +204,12 @@ def connect_client_main(port: int, seconds: float) -> None:
             if reply != LINE:
                 raise RuntimeError(f"wrong echo: {reply!r}")
         count += 1
-    print(count, flush=True)
+    _report(count, cpu_start)
+
+
+def _report(count: int, cpu_start: float) -> None:
+    """Tell the benchmark: requests done, and this client's CPU seconds for them."""
+    print(f"{count} {_cpu_seconds() - cpu_start:.6f}", flush=True)
 
 
 def idle_client_main(port: int, connections: int) -> None:
@@ -253,8 +262,9 @@ class Process:
         self.proc.stdout.close()
 
 
-def _measure(kind: str, clients: list[tuple[str, ...]], pin: bool) -> tuple[int, float]:
-    """Run one round: (requests done, server CPU seconds used meanwhile).
+def _measure(kind: str, clients: list[tuple[str, ...]],
+             pin: bool) -> tuple[int, float, float]:
+    """Run one round: (requests done, server CPU seconds, clients' CPU seconds).
 
     With ``pin``, the server runs on one CPU and the clients on the others.
     """
@@ -273,13 +283,14 @@ def _measure(kind: str, clients: list[tuple[str, ...]], pin: bool) -> tuple[int,
         cpu_before = float(server.hear())
         for client in started:
             client.say("go")
-        done = sum(int(client.hear()) for client in started)
+        reports = [client.hear().split() for client in started]
         server.say("cpu")
         cpu_after = float(server.hear())
     finally:
         for process in started + [server]:
             process.close()
-    return done, cpu_after - cpu_before
+    done = sum(int(count) for count, _cpu in reports)
+    return done, cpu_after - cpu_before, sum(float(cpu) for _count, cpu in reports)
 
 
 def run_rounds(kinds: tuple[str, ...], clients: list[tuple[str, ...]], rounds: int,
@@ -287,14 +298,17 @@ def run_rounds(kinds: tuple[str, ...], clients: list[tuple[str, ...]], rounds: i
     """Alternate the kinds over rounds; medians of rate and CPU per request."""
     rates: dict[str, list[float]] = {kind: [] for kind in kinds}
     cpus: dict[str, list[float]] = {kind: [] for kind in kinds}
+    client_cpus: dict[str, list[float]] = {kind: [] for kind in kinds}
     for number in range(rounds):
         order = kinds if number % 2 == 0 else tuple(reversed(kinds))
         for kind in order:
-            done, cpu = _measure(kind, clients, pin)
+            done, cpu, client_cpu = _measure(kind, clients, pin)
             rates[kind].append(done / seconds)
             cpus[kind].append(cpu / max(done, 1) * 1e6)
+            client_cpus[kind].append(client_cpu / max(done, 1) * 1e6)
     return {kind: {"rate": statistics.median(rates[kind]),
                    "cpu_us": statistics.median(cpus[kind]),
+                   "client_cpu_us": statistics.median(client_cpus[kind]),
                    "rates": rates[kind]} for kind in kinds}
 
 
@@ -384,11 +398,13 @@ def main(argv: list[str] | None = None) -> int:
                       args.pin)
     print(f"\n1. persistent line echo, {CONNECTIONS} connections "
           f"({ECHO_CLIENTS} client processes)")
-    print(f"   {'server':<28}{'requests/s':>12}{'server CPU us/request':>24}")
+    print(f"   {'server':<28}{'requests/s':>12}{'server CPU us/request':>24}"
+          f"{'client CPU us/request':>24}")
     names = {"selectors": "reference selectors loop", "select": "EventDrivenTCPServer",
              "threading": "ThreadingTCPServer", "pool": "ThreadPoolTCPServer"}
     for kind, figures in echo.items():
-        print(f"   {names[kind]:<28}{figures['rate']:>12.0f}{figures['cpu_us']:>24.1f}")
+        print(f"   {names[kind]:<28}{figures['rate']:>12.0f}{figures['cpu_us']:>24.1f}"
+              f"{figures['client_cpu_us']:>24.1f}")
     print(f"   EventDriven CPU/request vs reference: "
           f"{echo['select']['cpu_us'] / echo['selectors']['cpu_us']:.2f}x (target <= 1.15)")
     print(f"   EventDriven requests/s vs Threading: "
@@ -398,9 +414,11 @@ def main(argv: list[str] | None = None) -> int:
                          [("--connect-client", "--seconds", str(seconds))] * CONNECT_CLIENTS,
                          rounds, seconds, args.pin)
     print(f"\n2. one request per connection, {CONNECT_CLIENTS} client processes")
-    print(f"   {'server':<28}{'connections/s':>14}{'server CPU us/conn':>22}")
+    print(f"   {'server':<28}{'connections/s':>14}{'server CPU us/conn':>22}"
+          f"{'client CPU us/conn':>22}")
     for kind, figures in connect.items():
-        print(f"   {names[kind]:<28}{figures['rate']:>14.0f}{figures['cpu_us']:>22.1f}")
+        print(f"   {names[kind]:<28}{figures['rate']:>14.0f}{figures['cpu_us']:>22.1f}"
+              f"{figures['client_cpu_us']:>22.1f}")
     print(f"   Pool connections/s vs Threading: "
           f"{connect['pool']['rate'] / connect['threading']['rate']:.2f}x (target >= 2.5)")
 
