@@ -331,6 +331,34 @@ def test_thread_pool_mixin_routes_handler_exception_to_handle_error_and_carries_
     assert [error for error, _address in errors] == [ValueError]
 
 
+class TimedEchoHandler(StreamRequestHandler):
+    """demo.LineEchoHandler with a read timeout: a silent client is let go."""
+
+    timeout = 0.2
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(line)
+
+
+def test_thread_pool_mixin_read_timeout_frees_a_worker_held_by_a_silent_client() -> None:
+    errors: list[type] = []
+
+    class Server(pool.ThreadPoolTCPServer):
+        pool_size = 1  # the silent client holds the only worker
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            import sys
+            errors.append(sys.exc_info()[0])
+
+    server = Server((demo.LOOPBACK, 0), TimedEchoHandler)
+    with demo.running(server), demo.open_client(server) as silent:
+        # Served only once the timeout has freed the worker from the silent client.
+        assert demo.echo_once(server, b"patient\n") == b"patient\n"
+        assert support.recv_all(silent) == b""
+    assert errors == [TimeoutError]
+
+
 # -- leaks -------------------------------------------------------------------------
 
 def test_thread_pool_mixin_1000_connections_leave_no_fd_and_no_thread() -> None:
