@@ -1,0 +1,230 @@
+"""What every exercise's test_checks.py shares: which file to test, and a server runner.
+
+Theory of operation
+-------------------
+**Which file.** Each exercise directory holds ``starter.py`` (the file a
+student edits) and ``solution.py``. The fixture ``exercise`` imports one of
+them from the directory of the requesting test file, chosen by the
+environment variable ``NETSERV_EXERCISE_TARGET``: ``starter`` (the default)
+or ``solution``. A student runs::
+
+    .venv/bin/python -m pytest lessons/exercises/ex01_line_echo
+
+and an instructor checks the reference solutions with::
+
+    NETSERV_EXERCISE_TARGET=solution .venv/bin/python -m pytest lessons/exercises
+
+**When the checks run.** Only when the command line names
+``lessons/exercises`` or a path inside it (as above). ``make test`` runs
+``pytest tests lessons``: there the checks are *not* collected (the header
+line of the run says so), because by default they test the unfinished
+starters and would fail. ``make test`` proves them instead, in
+tests/test_exercises.py: every check passes on the solutions, fails on the
+starters, and the starters are up to date.
+
+**Running a server.** ``serve(server)`` runs ``server.serve_forever()`` in
+a thread for the length of a ``with`` block, then shuts it down and closes
+it. It records what went wrong on the server side, where a test cannot see
+it: every exception that reached ``handle_error`` (the server keeps going,
+the request is closed) and any exception that stopped the loop. A test that
+fails gets those errors attached to its message (``NotImplementedError:
+TODO ...`` tells a student where to look); a test that passes while the
+server recorded errors fails too, because a correct server handles bad input
+without raising.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import pathlib
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+TARGET_VARIABLE = "NETSERV_EXERCISE_TARGET"
+TARGETS = ("starter", "solution")
+
+#: Seconds a test may wait for the server loop to stop at the end of a block:
+#: shutdown() is prompt in netserv, so only a handler stuck in a call can
+#: take this long, and then the test should fail rather than hang.
+STOP_TIMEOUT = 10.0
+
+
+def target_name() -> str:
+    name = os.environ.get(TARGET_VARIABLE, "starter")
+    if name not in TARGETS:
+        raise pytest.UsageError(f"{TARGET_VARIABLE}={name!r}: choose one of {', '.join(TARGETS)}")
+    return name
+
+
+# -- collection: only when asked for -----------------------------------------
+
+def _named_on_command_line(config: pytest.Config) -> bool:
+    """True if a command-line path is lessons/exercises or inside it."""
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
+        if path == HERE or HERE in path.parents:
+            return True
+    return False
+
+
+def pytest_ignore_collect(collection_path: pathlib.Path, config: pytest.Config) -> bool | None:
+    if HERE in collection_path.parents and not _named_on_command_line(config):
+        return True  # e.g. `pytest tests lessons` in make test: proven by tests/test_exercises.py
+    return None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _named_on_command_line(config):
+        return f"exercise checks: testing {target_name()}.py ({TARGET_VARIABLE})"
+    return ("exercise checks: not collected (name lessons/exercises/exNN_... to run them; "
+            "make test proves them in tests/test_exercises.py)")
+
+
+# -- the file under test --------------------------------------------------------
+
+@pytest.fixture
+def exercise(request: pytest.FixtureRequest) -> ModuleType:
+    """The module under test (starter.py or solution.py) next to the test file."""
+    directory = pathlib.Path(str(request.path)).resolve().parent
+    return load(directory, target_name())
+
+
+_loaded: dict[pathlib.Path, ModuleType] = {}
+
+
+def load(directory: pathlib.Path, name: str) -> ModuleType:
+    """Import ``directory/name.py`` by path, once per run (the module's name is unique)."""
+    path = directory / f"{name}.py"
+    if path not in _loaded:
+        module_name = f"exercise_{directory.name}_{name}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        assert spec is not None and spec.loader is not None, f"cannot import {path}"
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses and pickling look modules up here
+        spec.loader.exec_module(module)
+        _loaded[path] = module
+    return _loaded[path]
+
+
+# -- running a server -------------------------------------------------------------
+
+class ServerErrors(list):
+    """Exceptions seen on the server side, formatted for a test's message."""
+
+    def report(self) -> str:
+        return "\n".join(["the server side raised:"] + [
+            "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+            + f"  (in {where})" for where, exc in self])
+
+
+@contextlib.contextmanager
+def _serving(server: Any) -> Iterator[Any]:
+    errors = ServerErrors()
+    server.errors = errors
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        errors.append(("a request", sys.exc_info()[1]))
+
+    def loop() -> None:
+        try:
+            server.serve_forever(poll_interval=0.05)
+        except BaseException as exc:  # reported by the test, not lost in a thread
+            errors.append(("serve_forever", exc))
+
+    server.handle_error = handle_error  # the pipeline calls self.handle_error
+    thread = threading.Thread(target=loop, name="exercise-server", daemon=True)
+    thread.start()
+    try:
+        yield server
+    except BaseException as exc:
+        if errors:
+            exc.add_note(errors.report())
+        raise
+    finally:
+        if thread.is_alive():
+            server.shutdown()
+        thread.join(STOP_TIMEOUT)
+        server.server_close()
+    if errors:
+        pytest.fail(errors.report(), pytrace=False)
+
+
+@pytest.fixture
+def serve() -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
+    """``with serve(server) as server:`` runs it in a thread, then stops and closes it."""
+    return _serving
+
+
+# -- a line client ------------------------------------------------------------------
+
+#: Seconds a check waits for one reply: ample on a loaded machine; a server
+#: that never answers fails the check instead of hanging it.
+CLIENT_TIMEOUT = 5.0
+
+
+class Client:
+    """A stream client with a timeout, reading replies line by line.
+
+    ``line()`` returns one line with its newline, or ``b""`` once the server
+    closed the connection (and whatever partial line it left, if any).
+    Close it (or use ``with``) before the server stops: a server thread may
+    be waiting for this client to speak.
+    """
+
+    def __init__(self, address: Any, source: str | None = None,
+                 timeout: float = CLIENT_TIMEOUT) -> None:
+        import socket
+
+        family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            self.sock.settimeout(timeout)
+            if source is not None:
+                self.sock.bind((source, 0))
+            self.sock.connect(address)
+        except BaseException:
+            self.sock.close()
+            raise
+        self._buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\n" not in self._buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                rest, self._buffer = self._buffer, b""
+                return rest
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line + b"\n"
+
+    def ask(self, request: bytes) -> bytes:
+        """Send one request line and return the one reply line."""
+        self.send(request)
+        return self.line()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@pytest.fixture
+def connect() -> type[Client]:
+    """``with connect(server.server_address) as client:`` a line client."""
+    return Client
