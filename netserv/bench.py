@@ -43,6 +43,9 @@ __all__ = ["ServerProcess", "run_bench", "format_table", "main"]
 #: a bind) and to stop (joining its handler threads or children).
 SERVER_START_TIMEOUT = 30.0
 SERVER_STOP_TIMEOUT = 30.0
+#: Open loop: warn when the generator's own median lateness is this share
+#: of the median latency it reports.
+LAG_WARNING = 0.5
 MODELS = ("sync", "threading", "forking", "pool", "select")
 
 
@@ -179,10 +182,15 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def format_table(results: list[dict[str, Any]]) -> str:
-    """A short plain-text table: one line per result."""
+    """A short plain-text table: one line per result.
+
+    ``silent`` is the number of clients that never got a reply; ``gen µs``
+    and ``srv µs`` are CPU microseconds per request of the load generator
+    and of the server.
+    """
     head = (f"{'model':<10} {'impl':<8} {'transport':<10} {'mode':<6} {'clients':>7} "
             f"{'rate/s':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} "
-            f"{'max ms':>8} {'errors':>6} {'gen µs':>7} {'srv µs':>7}")
+            f"{'max ms':>8} {'errors':>6} {'silent':>6} {'gen µs':>7} {'srv µs':>7}")
     lines = [head, "-" * len(head)]
     for r in results:
         lat = r["latency_ms"]
@@ -191,6 +199,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
             f"{r['mode']:<6} {r['clients']:>7} {_fmt(r['rate'], '.0f'):>8} "
             f"{r['throughput_rps']:>9.0f} {lat['p50']:>8.3f} {lat['p99']:>8.3f} "
             f"{lat['p999']:>8.3f} {lat['max']:>8.3f} {r['errors']:>6} "
+            f"{r.get('clients_without_reply', 0):>6} "
             f"{_fmt(r['generator_cpu_per_request_us'], '.1f'):>7} "
             f"{_fmt(r['server_cpu_per_request_us'], '.1f'):>7}")
     return "\n".join(lines)
@@ -243,6 +252,10 @@ def main(argv: list[str]) -> int:
     print(format_table([result]))
     if result["clients_without_reply"]:
         print(f"warning: {result['clients_without_reply']} client(s) never got a reply")
+    lag = result.get("generator_lag_ms")
+    if lag and lag["p50"] > LAG_WARNING * result["latency_ms"]["p50"]:
+        print(f"warning: the generator sent late (lag p50 {lag['p50']:.3f} ms): much of the "
+              f"latency is the generator's or the machine's, not the server's")
     if result["generator_busy"] and result["generator_busy"] > 0.9:
         print("warning: the load generator was busy >90% of the time; figures may be "
               "limited by the generator (try --processes)")

@@ -42,7 +42,9 @@ monotonic clock is system-wide on Linux and macOS), run ``warmup`` seconds
 whose requests are not measured, then ``duration`` seconds measured (a
 request belongs to the window that holds its intended send time), then
 drain: replies to measured requests are awaited at most ``reply_timeout``
-seconds; whatever is still missing is counted ``unanswered``.
+seconds; whatever is still missing is counted ``unanswered``. Latencies
+come from the window only; errors from the whole run, warm-up included (a
+request sent during warm-up and never answered is still a failure).
 
 Bounds: nothing is sent after the window ends; a run never sends more than
 ``max_requests``; every worker stops at its hard deadline and the parent
@@ -50,7 +52,7 @@ kills a worker that overstays it. Targets must be loopback addresses or
 Unix socket paths: anything else is refused with ValueError.
 
 Errors are counted, never waited for: a request with no reply within
-``reply_timeout`` is a ``timeout`` (its persistent connection is dropped and
+``reply_timeout`` of being sent is a ``timeout`` (its persistent connection is dropped and
 reopened), a refused or reset connection is a ``connection`` error, a
 datagram the kernel would not queue is ``dropped``, a reply that is not the
 echo of its request is a ``mismatch``. ``clients_without_reply``
@@ -450,9 +452,12 @@ class _Loop:
                 self.stats.lag.record(sent - intended)
 
     def count(self, kind: str, intended: float | None = None, n: int = 1) -> None:
-        """Count an error; request errors only when the request was measured."""
-        if intended is None or self.measured(intended):
-            self.stats.counts[kind] += n
+        """Count an error, warm-up included: a failed request is never excused.
+
+        (``intended`` is accepted for symmetry with record(); errors do not
+        depend on it.)
+        """
+        self.stats.counts[kind] += n
 
     def later(self, delay: float, action: Any) -> None:
         self.seq += 1
@@ -561,7 +566,9 @@ class _StreamConnection:
             self.client.on_reply(self, now)
 
     def check_timeout(self, now: float) -> None:
-        if self.pending and now - self.pending[0][0] > self.loop.reply_timeout:
+        # From the actual send: a generator that fell behind its schedule
+        # must not blame the server for its own lateness.
+        if self.pending and now - self.pending[0][1] > self.loop.reply_timeout:
             self.fail("timeout")
 
     def fail(self, kind: str | None) -> None:
@@ -743,8 +750,8 @@ class _DatagramClient(_Client):
         return len(self.waiting)
 
     def check_timeouts(self, now: float) -> None:
-        late = [seq for seq, (intended, _s) in self.waiting.items()
-                if now - intended > self.loop.reply_timeout]
+        late = [seq for seq, (_intended, sent) in self.waiting.items()
+                if now - sent > self.loop.reply_timeout]
         for seq in late:
             intended, _sent = self.waiting.pop(seq)
             self.loop.count("timeout", intended)
