@@ -15,12 +15,8 @@ and an instructor checks the reference solutions with::
     NETSERV_EXERCISE_TARGET=solution .venv/bin/python -m pytest lessons/exercises
 
 **When the checks run.** Only when the command line names
-``lessons/exercises`` or a path inside it (as above). ``make test`` runs
-``pytest tests lessons``: there the checks are *not* collected (the header
-line of the run says so), because by default they test the unfinished
-starters and would fail. ``make test`` proves them instead, in
-tests/test_exercises.py: every check passes on the solutions, fails on the
-starters, and the starters are up to date.
+``lessons/exercises`` or a path inside it (as above): see lessons/conftest.py.
+``make test`` proves them instead, in tests/test_exercises.py.
 
 **Running a server.** ``serve(server)`` runs ``server.serve_forever()`` in
 a thread for the length of a ``with`` block, then shuts it down and closes
@@ -39,6 +35,7 @@ import contextlib
 import importlib.util
 import os
 import pathlib
+import socket
 import sys
 import threading
 import traceback
@@ -48,7 +45,6 @@ from typing import Any
 
 import pytest
 
-HERE = pathlib.Path(__file__).resolve().parent
 TARGET_VARIABLE = "NETSERV_EXERCISE_TARGET"
 TARGETS = ("starter", "solution")
 
@@ -63,30 +59,6 @@ def target_name() -> str:
     if name not in TARGETS:
         raise pytest.UsageError(f"{TARGET_VARIABLE}={name!r}: choose one of {', '.join(TARGETS)}")
     return name
-
-
-# -- collection: only when asked for -----------------------------------------
-
-def _named_on_command_line(config: pytest.Config) -> bool:
-    """True if a command-line path is lessons/exercises or inside it."""
-    for arg in config.args:
-        path = (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
-        if path == HERE or HERE in path.parents:
-            return True
-    return False
-
-
-def pytest_ignore_collect(collection_path: pathlib.Path, config: pytest.Config) -> bool | None:
-    if HERE in collection_path.parents and not _named_on_command_line(config):
-        return True  # e.g. `pytest tests lessons` in make test: proven by tests/test_exercises.py
-    return None
-
-
-def pytest_report_header(config: pytest.Config) -> str:
-    if _named_on_command_line(config):
-        return f"exercise checks: testing {target_name()}.py ({TARGET_VARIABLE})"
-    return ("exercise checks: not collected (name lessons/exercises/exNN_... to run them; "
-            "make test proves them in tests/test_exercises.py)")
 
 
 # -- the file under test --------------------------------------------------------
@@ -182,8 +154,6 @@ class Client:
 
     def __init__(self, address: Any, source: str | None = None,
                  timeout: float = CLIENT_TIMEOUT) -> None:
-        import socket
-
         family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         try:
