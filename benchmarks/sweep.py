@@ -9,8 +9,9 @@ What it does, in order:
    measurements of the same server: (a) the server's own count of the
    requests it answered inside the measured window, against the generator's
    completed count; (b) a plain blocking ping-pong client timed with
-   perf_counter, against the generator's p50 with one client. Both ratios
-   are printed; the generator is trusted when they are within 25 % of 1.
+   perf_counter, against the generator's p50 with one client, alternating,
+   median of CALIBRATION_ROUNDS. Both ratios are printed; the generator is
+   trusted when they are within 25 % of 1.
 2. *Closed loop*, persistent connections: clients 1, 2, 4, ... 64 for each
    model (the synchronous server only with 1 client: it serves one
    persistent connection at a time, the others would only time out).
@@ -55,7 +56,9 @@ QUICK_CLIENTS = [1, 8, 64]
 #: Reply timeout in the sweep: past the knee the queue grows for the whole
 #: run; requests that wait longer count as timeouts; a dead server ends fast.
 REPLY_TIMEOUT = 2.0
-#: Ping-pong requests for the calibration client.
+#: Alternating rounds of the ping-pong check.
+CALIBRATION_ROUNDS = 3
+#: Ping-pong requests for the calibration client, per round.
 PINGS = 3000
 #: A p99 this many times the one at the lowest rate marks the knee.
 KNEE_FACTOR = 10.0
@@ -94,26 +97,40 @@ def calibrate(duration: float) -> dict[str, Any]:
     start, end = counted_run["window"]["start"], counted_run["window"]["end"]
     counted = sum(start <= t < end for t in server.answered)
 
+    # Ping-pong and generator alternate, several rounds, so that a change in
+    # the machine's load between them does not pass for a difference.
+    pings, generated, cpu_1 = [], [], []
     with bench.ServerProcess("threading", "tcp", "netserv") as proc:
-        with socket.create_connection(proc.address, timeout=10) as sock:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            message = b"x" * 63 + b"\n"
-            times = []
-            with sock.makefile("rb") as replies:
-                for _ in range(PINGS):
-                    t0 = time.perf_counter()
-                    sock.sendall(message)
-                    replies.readline()
-                    times.append(time.perf_counter() - t0)
-        ping_p50 = statistics.median(times[PINGS // 10:]) * 1e3  # first 10 %: warm-up
-        one_client = load.run(load.LoadSpec(proc.address, "tcp", clients=1, duration=duration,
-                                            warmup=0.5, processes=1, quiet=True))
+        for _ in range(CALIBRATION_ROUNDS):
+            pings.append(pingpong_p50(proc.address))
+            one_client = load.run(load.LoadSpec(proc.address, "tcp", clients=1,
+                                                duration=duration / 2, warmup=0.2,
+                                                processes=1, quiet=True))
+            generated.append(one_client["latency_ms"]["p50"])
+            cpu_1.append(one_client["generator_cpu_per_request_us"])
+    ratios = [g / p for g, p in zip(generated, pings)]
     return {"generator_completed": counted_run["completed"], "server_counted": counted,
             "count_ratio": counted_run["completed"] / counted if counted else math.nan,
-            "pingpong_p50_ms": ping_p50, "generator_p50_ms": one_client["latency_ms"]["p50"],
-            "p50_ratio": one_client["latency_ms"]["p50"] / ping_p50,
+            "pingpong_p50_ms": statistics.median(pings),
+            "generator_p50_ms": statistics.median(generated),
+            "p50_ratio": statistics.median(ratios), "p50_ratios": ratios,
             "generator_cpu_per_request_us": counted_run["generator_cpu_per_request_us"],
-            "generator_cpu_per_request_us_1_client": one_client["generator_cpu_per_request_us"]}
+            "generator_cpu_per_request_us_1_client": statistics.median(cpu_1)}
+
+
+def pingpong_p50(address: tuple[str, int]) -> float:
+    """Median round trip (ms) of a plain blocking client timed with perf_counter."""
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        message = b"x" * 63 + b"\n"
+        times = []
+        with sock.makefile("rb") as replies:
+            for _ in range(PINGS):
+                t0 = time.perf_counter()
+                sock.sendall(message)
+                replies.readline()
+                times.append(time.perf_counter() - t0)
+    return statistics.median(times[PINGS // 10:]) * 1e3  # the first 10 %: warm-up
 
 
 # -- the sweeps -----------------------------------------------------------------
@@ -164,7 +181,8 @@ def main(argv: list[str]) -> int:
     print(f"  generator completed {cal['generator_completed']} vs server counted "
           f"{cal['server_counted']}: ratio {cal['count_ratio']:.3f}")
     print(f"  generator p50 (1 client) {cal['generator_p50_ms']:.4f} ms vs ping-pong p50 "
-          f"{cal['pingpong_p50_ms']:.4f} ms: ratio {cal['p50_ratio']:.3f}")
+          f"{cal['pingpong_p50_ms']:.4f} ms: ratio {cal['p50_ratio']:.3f} (median of "
+          f"{', '.join(f'{r:.2f}' for r in cal['p50_ratios'])})")
     print(f"  generator CPU per request: {cal['generator_cpu_per_request_us']:.1f} µs "
           f"(4 clients), {cal['generator_cpu_per_request_us_1_client']:.1f} µs (1 client)\n")
     load.write_json(cal | {"machine": machine}, str(results_dir / "calibration.json"))
