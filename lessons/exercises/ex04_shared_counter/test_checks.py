@@ -18,7 +18,7 @@ pytestmark = pytest.mark.timeout(60)
 #: How long the gate holds a thread waiting for a second one: ample for a
 #: second handler thread to arrive on a loaded machine. With a correct lock
 #: no second thread can arrive, so each locked increment waits this long.
-GATE_SECONDS = 2.0
+GATE_SECONDS = 3.0
 
 
 class Gate:
