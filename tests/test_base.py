@@ -196,10 +196,12 @@ def shutdown_latency(impl: str, poll_interval: float) -> float:
             assert server.service_calls.wait(support.CLIENT_TIMEOUT)
             server.service_calls.clear()
         else:
-            # The loop must be inside select(): a connection that it has
-            # accepted and served proves it got there (no service_actions wait:
-            # the poll is long).
+            # The loop must be waiting in select(), or it would see the stop
+            # flag without being woken. The poll is long, so make it turn once:
+            # a request, then the service_actions() that follows it; from there
+            # the loop goes straight back into select().
             assert support.exchange(server, b"x\n") == b"x\n"
+            assert server.service_calls.wait(support.CLIENT_TIMEOUT)
         start = time.perf_counter()
         server.shutdown()
         return time.perf_counter() - start

@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -78,39 +79,49 @@ def test_forking_mixin_close_leaves_no_zombies(impl: str) -> None:
 
 @both_impls
 def test_forking_mixin_respects_max_children(impl: str) -> None:
-    """max_children=2 and three clients: the third child is forked only after
-    one of the first two has exited."""
+    """max_children=2 and three clients: collect_children(), reached with two
+    children running, returns only when one has exited, so the third child
+    is forked only then."""
     mod = support.module(impl)
     active_at_fork: list[int] = []
+    active_after_collect: list[int] = []
+    collect_at_max = threading.Event()
 
-    class CountAtFork:
+    class Watch:
         def process_request(self, request: Any, client_address: Any) -> None:
             active_at_fork.append(len(self.active_children or ()))  # type: ignore[attr-defined]
             super().process_request(request, client_address)  # type: ignore[misc]
 
+        def collect_children(self, *, blocking: bool = False) -> None:
+            if len(self.active_children or ()) >= self.max_children:  # type: ignore[attr-defined]
+                collect_at_max.set()
+            super().collect_children(blocking=blocking)  # type: ignore[misc]
+            active_after_collect.append(len(self.active_children or ()))  # type: ignore[attr-defined]
+
     with support.HookLog() as log:
         class Echo(mod.StreamRequestHandler):  # type: ignore[name-defined]
+            # If the test fails, a child must not wait forever: it holds copies
+            # of the other clients' sockets, so their close() sends nothing.
+            timeout = support.CLIENT_TIMEOUT / 2
+
             def handle(self) -> None:
                 log.add("child started")
                 self.wfile.write(self.rfile.readline())  # waits for its client
 
-        server = support.make("forking", "tcp", impl, handler=Echo, server_mixin=CountAtFork,
+        server = support.make("forking", "tcp", impl, handler=Echo, server_mixin=Watch,
                               max_children=2)
         with support.serving(server):
-            with support.client(server) as a, support.client(server) as b, \
-                    support.client(server) as c:
+            with support.client(server) as a, support.client(server) as b:
                 assert log.wait_for("child started", 2)
-                assert len(active_at_fork) == 2  # the third waits for a free slot
-                a.sendall(b"1\n")  # a and b were accepted first: let a's child end
-                a.shutdown(socket.SHUT_WR)
-                assert support.recv_all(a) == b"1\n"
-                assert log.wait_for("child started", 3)
-                for i, sock in enumerate((b, c), start=2):
-                    sock.sendall(b"%d\n" % i)
-                    sock.shutdown(socket.SHUT_WR)
-                    assert support.recv_all(sock) == b"%d\n" % i
-    assert len(active_at_fork) == 3
-    assert max(active_at_fork) < 2
+                # The loop now calls collect_children() with two children running.
+                assert collect_at_max.wait(support.CLIENT_TIMEOUT)
+                with support.client(server) as c:
+                    for i, sock in enumerate((a, b, c), start=1):
+                        sock.sendall(b"%d\n" % i)
+                        sock.shutdown(socket.SHUT_WR)
+                        assert support.recv_all(sock) == b"%d\n" % i
+    assert len(active_at_fork) == 3 and max(active_at_fork) < 2, active_at_fork
+    assert max(active_after_collect) < 2, active_after_collect
 
 
 @pytest.mark.parametrize("impl, popen_status", [("netserv", 7), ("stdlib", 0)])
