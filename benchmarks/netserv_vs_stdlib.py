@@ -11,7 +11,8 @@ the order swapped every round, so that a drift in the machine's load hits
 both alike. Each measurement is `netserv bench`: the server in its own
 process, the load generator in others. The figure is the median over
 rounds of throughput(netserv) / throughput(stdlib), with the median server
-CPU per request and median p50 latency of each beside it (on a busy
+CPU per request and median p50 latency of each beside it, and the CPU
+ratio stdlib/netserv (above 1: netserv spends less per request; on a busy
 machine throughput swings with every hiccup of the scheduler while p50 and
 CPU per request hold still: read them together). A ratio below TARGET is
 flagged; the exit status is 1 if any is.
@@ -24,6 +25,7 @@ time out).
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from typing import Any
@@ -81,14 +83,15 @@ def main(argv: list[str]) -> int:
         p50 = {impl: statistics.median(r["latency_ms"]["p50"] for r in rs) for impl, rs in runs.items()}
         verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
         failed |= ratio < TARGET
+        cpu_ratio = cpu["stdlib"] / cpu["netserv"] if cpu["netserv"] else math.nan
         rows.append(f"| {label} | {clients} | {rps['netserv']:.0f} | {rps['stdlib']:.0f} | "
-                    f"{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f}) | "
+                    f"{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f}) | {cpu_ratio:.3f} | "
                     f"{cpu['netserv']:.1f} | {cpu['stdlib']:.1f} | "
                     f"{p50['netserv'] * 1e3:.0f} | {p50['stdlib'] * 1e3:.0f} | {errors} | {verdict} |")
         print(rows[-1], flush=True)
     print("\n| server | clients | netserv req/s | stdlib req/s | ratio (median, range) | "
-          "netserv srv µs/req | stdlib srv µs/req | netserv p50 µs | stdlib p50 µs | errors | |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "CPU ratio stdlib/netserv | netserv srv µs/req | stdlib srv µs/req | netserv p50 µs | stdlib p50 µs | errors | |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if args.json:
         load.write_json(everything, args.json)
