@@ -36,7 +36,6 @@ import pathlib
 import socket
 import statistics
 import sys
-import threading
 import time
 from typing import Any
 

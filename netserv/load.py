@@ -62,6 +62,7 @@ its clients (a synchronous one with persistent connections) cannot hide.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import errno
 import heapq
@@ -371,7 +372,6 @@ def write_json(results: dict[str, Any] | list[dict[str, Any]], path: str) -> Non
 
 def write_csv(results: dict[str, Any] | list[dict[str, Any]], path: str) -> None:
     """Save results as CSV, one row each, columns CSV_FIELDS (histogram left out)."""
-    import csv
     rows = [results] if isinstance(results, dict) else results
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
@@ -768,7 +768,6 @@ class _DatagramClient(_Client):
 
 def _run_loop(loop: _Loop, clients: list[_Client], report: Any) -> None:
     """The worker's event loop, from the common start to the deadline."""
-    loop.stats = _Stats()  # whatever happened while connecting is not the run's
     open_loop = loop.config["rate"] is not None
     delay = loop.start - time.monotonic()
     if delay > 0:

@@ -31,7 +31,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Histogram", "PERCENTILES", "RELATIVE_ERROR", "summarize"]
+__all__ = ["Histogram", "PERCENTILES", "RELATIVE_ERROR", "summarize", "bucket_of", "bucket_bounds"]
 
 #: Smallest latency told apart (seconds): loopback round trips are ~10 µs;
 #: below 1 µs the clock itself is the noise.
