@@ -52,12 +52,13 @@ kills a worker that overstays it. Targets must be loopback addresses or
 Unix socket paths: anything else is refused with ValueError.
 
 Errors are counted, never waited for: a request with no reply within
-``reply_timeout`` of being sent is a ``timeout`` (its persistent connection is dropped and
-reopened), a refused or reset connection is a ``connection`` error, a
-datagram the kernel would not queue is ``dropped``, a reply that is not the
-echo of its request is a ``mismatch``. ``clients_without_reply``
-counts clients that got no reply at all: a server that serves only some of
-its clients (a synchronous one with persistent connections) cannot hide.
+``reply_timeout`` of being sent is a ``timeout`` (its persistent connection
+is dropped and reopened), a refused or reset connection is a ``connection``
+error, a datagram the kernel would not queue is ``dropped``, a reply that is
+not the echo of its request is a ``mismatch``. ``clients_without_reply``
+counts clients that sent requests and got no reply at all: a server that
+serves only some of its clients (a synchronous one with persistent
+connections, a thread pool with more connections than threads) cannot hide.
 """
 
 from __future__ import annotations
@@ -596,6 +597,7 @@ class _Client:
         self.loop = loop
         self.index = index
         self.got_reply = False
+        self.sent_any = False  # a client whose turn never came is not "silent"
         self.open_loop = loop.config["rate"] is not None
         self.per_connection = loop.config["per_connection"]
         self.connections: set[_StreamConnection] = set()
@@ -630,6 +632,7 @@ class _Client:
         """Send one request due at ``intended`` (None: now, closed loop)."""
         if not self.loop.may_send(time.monotonic() if intended is None else intended):
             return
+        self.sent_any = True
         try:
             if self.per_connection:
                 conn = _StreamConnection(self.loop, self)
@@ -708,6 +711,7 @@ class _DatagramClient(_Client):
     def fire(self, intended: float | None) -> None:
         if not self.loop.may_send(time.monotonic() if intended is None else intended):
             return
+        self.sent_any = True
         seq, message = self.loop.next_message()
         self.loop.stats.counts["sent"] += 1
         now = time.monotonic()
@@ -866,7 +870,7 @@ def worker_main() -> None:
         loop.close()
     cpu = _cpu() - cpu0
     counts = dict(loop.stats.counts)
-    counts["clients_without_reply"] = sum(not c.got_reply for c in clients)
+    counts["clients_without_reply"] = sum(c.sent_any and not c.got_reply for c in clients)
     send({"result": {"histogram": loop.stats.hist.to_dict(), "counts": counts, "cpu_s": cpu,
                      "wall_s": time.monotonic() - wall0, "lag": loop.stats.lag.to_dict(),
                      "window": [loop.warm_end, loop.end]}})
