@@ -74,23 +74,28 @@ def main(argv: list[str]) -> int:
                 result["round"] = round_
                 runs[impl].append(result)
                 everything.append(result)
-            ratios.append(runs["netserv"][-1]["throughput_rps"] / runs["stdlib"][-1]["throughput_rps"])
+            ratios.append(runs["netserv"][-1]["throughput_rps"]
+                          / runs["stdlib"][-1]["throughput_rps"])
         ratio = statistics.median(ratios)
         errors = sum(r["errors"] for rs in runs.values() for r in rs)
         cpu = {impl: statistics.median(r["server_cpu_per_request_us"] or 0 for r in rs)
                for impl, rs in runs.items()}
-        rps = {impl: statistics.median(r["throughput_rps"] for r in rs) for impl, rs in runs.items()}
-        p50 = {impl: statistics.median(r["latency_ms"]["p50"] for r in rs) for impl, rs in runs.items()}
+        rps = {impl: statistics.median(r["throughput_rps"] for r in rs)
+               for impl, rs in runs.items()}
+        p50 = {impl: statistics.median(r["latency_ms"]["p50"] for r in rs)
+               for impl, rs in runs.items()}
         verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
         failed |= ratio < TARGET
         cpu_ratio = cpu["stdlib"] / cpu["netserv"] if cpu["netserv"] else math.nan
         rows.append(f"| {label} | {clients} | {rps['netserv']:.0f} | {rps['stdlib']:.0f} | "
                     f"{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f}) | {cpu_ratio:.3f} | "
                     f"{cpu['netserv']:.1f} | {cpu['stdlib']:.1f} | "
-                    f"{p50['netserv'] * 1e3:.0f} | {p50['stdlib'] * 1e3:.0f} | {errors} | {verdict} |")
+                    f"{p50['netserv'] * 1e3:.0f} | {p50['stdlib'] * 1e3:.0f} | {errors} | "
+                    f"{verdict} |")
         print(rows[-1], flush=True)
     print("\n| server | clients | netserv req/s | stdlib req/s | ratio (median, range) | "
-          "CPU ratio stdlib/netserv | netserv srv µs/req | stdlib srv µs/req | netserv p50 µs | stdlib p50 µs | errors | |")
+          "CPU ratio stdlib/netserv | netserv srv µs/req | stdlib srv µs/req | "
+          "netserv p50 µs | stdlib p50 µs | errors | |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     if args.json:

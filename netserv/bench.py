@@ -223,7 +223,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--transport", choices=load.TRANSPORTS, default="tcp")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--duration", type=float, default=5.0, help="measured seconds (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first (default 1)")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="unmeasured seconds first (default 1)")
     parser.add_argument("--rate", type=float, default=None,
                         help="open loop: total requests per second (default: closed loop)")
     parser.add_argument("--per-connection", action="store_true",

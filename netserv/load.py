@@ -159,9 +159,11 @@ class LoadSpec:
             raise ValueError(f"duration must be > 0, warmup >= 0, and together at most "
                              f"{MAX_RUN_SECONDS:.0f} s")
         if self.rate is not None and not self.rate > 0:
-            raise ValueError(f"rate must be > 0 requests/s (or None for closed loop), got {self.rate}")
+            raise ValueError(f"rate must be > 0 requests/s (or None for closed loop), "
+                             f"got {self.rate}")
         if self.payload < MIN_PAYLOAD:
-            raise ValueError(f"payload must be >= {MIN_PAYLOAD} bytes (it carries a sequence number)")
+            raise ValueError(f"payload must be >= {MIN_PAYLOAD} bytes "
+                             f"(it carries a sequence number)")
         datagram = self.transport in ("udp", "unix-dgram")
         if datagram and self.payload > MAX_DATAGRAM_PAYLOAD:
             raise ValueError(f"datagram payload must be <= {MAX_DATAGRAM_PAYLOAD} bytes")
@@ -324,7 +326,8 @@ def _combine(spec: LoadSpec, results: list[dict[str, Any]], nworkers: int) -> di
     completed = hist.count
     return {
         "transport": spec.transport,
-        "target": spec.address if isinstance(spec.address, str) else f"{spec.address[0]}:{spec.address[1]}",
+        "target": (spec.address if isinstance(spec.address, str)
+                   else f"{spec.address[0]}:{spec.address[1]}"),
         "mode": "closed" if spec.rate is None else "open",
         "clients": spec.clients,
         "rate": spec.rate,
@@ -344,7 +347,8 @@ def _combine(spec: LoadSpec, results: list[dict[str, Any]], nworkers: int) -> di
         "capped": bool(counts.get("capped", 0)),
         "generator_processes": nworkers,
         "generator_cpu_s": cpu,
-        "generator_cpu_per_request_us": cpu / counts["replies"] * 1e6 if counts.get("replies") else None,
+        "generator_cpu_per_request_us": (cpu / counts["replies"] * 1e6
+                                         if counts.get("replies") else None),
         "generator_busy": cpu / (wall * nworkers) if wall else None,
         # Open loop: how late the generator sent (p50, p99, max in ms). A lag
         # near the latency means the generator or the machine, not the
@@ -850,7 +854,8 @@ def worker_main() -> None:
     clients: list[_Client] = []
     try:
         total = config["clients"]
-        clients = [cls(loop, config["first_client"] + i, total) for i in range(config["my_clients"])]
+        clients = [cls(loop, config["first_client"] + i, total)
+                   for i in range(config["my_clients"])]
         _connect_all(loop, clients)
         send({"ready": True})
         loop.set_start(json.loads(sys.stdin.readline())["start"])
