@@ -169,8 +169,6 @@ def test_first_and_last_cells_are_nav(path: pathlib.Path) -> None:
 
 @notebooks
 def test_enough_checked_cells(path: pathlib.Path) -> None:
-    if path.name == INDEX_NAME:
-        pytest.skip("the index is the table of contents: nothing of its own to check")
     checked = [cell for cell in code_cells(read(path)) if CHECK_TAG in tags(cell)]
     assert len(checked) >= MIN_CHECKED_CELLS, (
         f"{len(checked)} cell(s) tagged {CHECK_TAG}; at least {MIN_CHECKED_CELLS} needed")
