@@ -9,7 +9,9 @@ Prints two figures:
     poll interval, as it would in a program.
 
 (b) server CPU time per request, netserv / stdlib, for TCPServer and
-    ThreadingTCPServer on a persistent line-echo connection. The server
+    ThreadingTCPServer on a persistent line-echo connection (the handler's
+    cost), and (c) the same with one connection per request (the whole
+    pipeline: accept, a thread, shutdown, close). The server
     runs in a child process of its own and reports its own CPU time
     (getrusage, all threads) just before and just after the timed requests,
     so start-up costs are excluded; the client is this process. Rounds
@@ -40,6 +42,9 @@ SHUTDOWN_SAMPLES = 20
 #: Requests per timed round: about a second of server CPU, so that the
 #: measurement dwarfs the mark requests around it.
 REQUESTS_PER_ROUND = 20_000
+#: A new connection costs several times a request on an open one: this many
+#: times fewer requests keep workload (c) about as long as (b).
+CONNECTION_DIVISOR = 5
 #: Rounds per (server class, module); the order of modules alternates.
 ROUNDS = 5
 #: Upper bound on a whole CPU round, seconds: a stuck server fails the run.
@@ -113,8 +118,14 @@ def serve(impl: str, class_name: str) -> None:
     server.server_close()
 
 
-def cpu_per_request(impl: str, class_name: str, requests: int) -> tuple[float, float]:
-    """(server CPU seconds, client wall seconds) per request for one round."""
+def cpu_per_request(impl: str, class_name: str, requests: int,
+                    persistent: bool = True) -> tuple[float, float]:
+    """(server CPU seconds, client wall seconds) per request for one round.
+
+    persistent: all requests on one connection (the handler's cost); else
+    one connection per request (the whole pipeline: accept, verify,
+    process, a thread for ThreadingTCPServer, shutdown, close).
+    """
     process = subprocess.Popen([sys.executable, __file__, "--serve", impl, class_name],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert process.stdin is not None and process.stdout is not None
@@ -126,6 +137,15 @@ def cpu_per_request(impl: str, class_name: str, requests: int) -> tuple[float, f
             process.stdin.flush()
             return float(process.stdout.readline())
 
+        if not persistent:
+            one_connection(address, impl, class_name)  # warm up: first accept, first thread
+            cpu_before = mark()
+            start = time.perf_counter()
+            for _ in range(requests):
+                one_connection(address, impl, class_name)
+            wall = time.perf_counter() - start
+            cpu_after = mark()
+            return (cpu_after - cpu_before) / requests, wall / requests
         with socket.create_connection(address, timeout=ROUND_TIMEOUT) as sock:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             reader = sock.makefile("rb")
@@ -147,14 +167,26 @@ def cpu_per_request(impl: str, class_name: str, requests: int) -> tuple[float, f
         process.stdout.close()
 
 
-def bench_cpu(rounds: int, requests: int) -> dict[tuple[str, str], list[tuple[float, float]]]:
+def one_connection(address: tuple[str, int], impl: str, class_name: str) -> None:
+    with socket.create_connection(address, timeout=ROUND_TIMEOUT) as sock:
+        sock.sendall(MESSAGE)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    if reply != MESSAGE:
+        raise RuntimeError(f"{impl} {class_name}: wrong echo")
+
+
+def bench_cpu(rounds: int, requests: int,
+              persistent: bool = True) -> dict[tuple[str, str], list[tuple[float, float]]]:
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for class_name in SERVER_CLASSES:
         for r in range(rounds):
             order = IMPLS if r % 2 == 0 else IMPLS[::-1]
             for impl in order:
                 results.setdefault((class_name, impl), []).append(
-                    cpu_per_request(impl, class_name, requests))
+                    cpu_per_request(impl, class_name, requests, persistent))
     return results
 
 
@@ -179,21 +211,24 @@ def main(argv: list[str]) -> int:
         print(f"    {impl:8} median {statistics.median(values) * 1e3:8.2f} ms"
               f"   max {max(values) * 1e3:8.2f} ms")
 
-    print(f"(b) server CPU per request, persistent line echo, {requests} requests x "
-          f"{rounds} rounds, medians")
-    cpu = bench_cpu(rounds, requests)
     worst = 0.0
-    for class_name in SERVER_CLASSES:
-        medians = {}
-        for impl in IMPLS:
-            values = cpu[(class_name, impl)]
-            medians[impl] = statistics.median(v[0] for v in values)
-            wall = statistics.median(v[1] for v in values)
-            print(f"    {class_name:19} {impl:8} CPU {medians[impl] * 1e6:7.2f} us/request"
-                  f"   client round trip {wall * 1e6:7.2f} us")
-        ratio = medians["netserv"] / medians["stdlib"]
-        worst = max(worst, ratio)
-        print(f"    {class_name:19} netserv/stdlib CPU ratio {ratio:.3f}")
+    workloads = [("(b)", "persistent line echo", requests, True),
+                 ("(c)", "one connection per request", requests // CONNECTION_DIVISOR, False)]
+    for label, title, count, persistent in workloads:
+        print(f"{label} server CPU per request, {title}, {count} requests x {rounds} rounds, "
+              f"medians")
+        cpu = bench_cpu(rounds, count, persistent)
+        for class_name in SERVER_CLASSES:
+            medians = {}
+            for impl in IMPLS:
+                values = cpu[(class_name, impl)]
+                medians[impl] = statistics.median(v[0] for v in values)
+                wall = statistics.median(v[1] for v in values)
+                print(f"    {class_name:19} {impl:8} CPU {medians[impl] * 1e6:7.2f} us/request"
+                      f"   client round trip {wall * 1e6:7.2f} us")
+            ratio = medians["netserv"] / medians["stdlib"]
+            worst = max(worst, ratio)
+            print(f"    {class_name:19} netserv/stdlib CPU ratio {ratio:.3f}")
     print(f"worst ratio {worst:.3f} ({'within' if worst <= 1.05 else 'OVER'} the 5% budget)")
     return 0
 
