@@ -57,11 +57,6 @@ from support import child_processes, open_fds  # noqa: E402
 #: its last reply on a loaded 2-core machine needs well under a second.
 GRACE_SECONDS = 5.0
 
-#: Default per-test time limit (pytest-timeout) for tests that set none: no
-#: test of the core needs more than a few seconds, and a hang must fail.
-DEFAULT_TIMEOUT_SECONDS = 60
-
-
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
@@ -71,7 +66,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Warnings as errors and a time limit, for the tests in this directory only."""
+    """Warnings as errors for the tests in this directory, even when pytest
+    runs without the project's configuration (pyproject.toml sets them too;
+    the time limit per test is set there)."""
     ours = False
     for item in items:
         if HERE not in Path(str(item.path)).resolve().parents:
@@ -80,8 +77,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # Prepended, so it is applied first and any filterwarnings mark the
         # test carries itself is applied after it and wins.
         item.add_marker(pytest.mark.filterwarnings("error"), append=False)
-        if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT_SECONDS))
     if ours:
         # Everything that exists now (pytest, plugins, imported modules) is
         # moved out of the collector's sight, so the gc.collect() after each

@@ -16,6 +16,10 @@ This module supplies the pieces:
   too (each line is one write() shorter than PIPE_BUF, hence atomic);
 * clients with timeouts (:func:`client`, :func:`exchange`), so that a hung
   server fails a test instead of hanging the suite;
+* a server or a client in another, small process (:func:`server_process`,
+  :func:`resetting_client`): for a forking server under load (fork() of
+  the pytest process is slow) and for a client whose close() must reach the
+  server although a forked child holds a copy of its socket;
 * the census of the process (:func:`open_fds`, :func:`child_processes`)
   that tests/conftest.py uses to catch leaks.
 """
