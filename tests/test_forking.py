@@ -96,7 +96,8 @@ def test_forking_mixin_respects_max_children(impl: str) -> None:
             if len(self.active_children or ()) >= self.max_children:  # type: ignore[attr-defined]
                 collect_at_max.set()
             super().collect_children(blocking=blocking)  # type: ignore[misc]
-            active_after_collect.append(len(self.active_children or ()))  # type: ignore[attr-defined]
+            active = self.active_children or ()  # type: ignore[attr-defined]
+            active_after_collect.append(len(active))
 
     with support.HookLog() as log:
         class Echo(mod.StreamRequestHandler):  # type: ignore[name-defined]

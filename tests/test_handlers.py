@@ -167,7 +167,8 @@ def test_datagram_request_handler_sends_exactly_one_reply(impl: str, transport: 
 
     class Replies(mod.DatagramRequestHandler):  # type: ignore[name-defined]
         def handle(self) -> None:
-            self.server.seen.append((self.packet, self.rfile.read(), self.socket is self.server.socket))
+            self.server.seen.append((self.packet, self.rfile.read(),
+                                     self.socket is self.server.socket))
             if self.packet == b"two writes":
                 self.wfile.write(b"a")
                 self.wfile.write(b"b")

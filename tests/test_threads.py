@@ -118,7 +118,8 @@ def test_threading_mixin_serves_requests_concurrently(impl: str) -> None:
 
 
 @pytest.mark.parametrize("transport", ["udp", "unix-dgram"])
-def test_threading_mixin_handles_each_datagram_in_its_own_thread(impl: str, transport: str) -> None:
+def test_threading_mixin_handles_each_datagram_in_its_own_thread(impl: str,
+                                                                  transport: str) -> None:
     mod = support.module(impl)
     threads: list[str] = []
 
