@@ -140,10 +140,22 @@ def test_forking_mixin_does_not_reap_a_child_it_did_not_fork(impl: str, popen_st
             def handle(self) -> None:
                 self.wfile.write(self.rfile.readline())
 
-        server = support.make("forking", "tcp", impl, handler=Echo, max_children=1)
+        at_max_children = threading.Event()
+
+        def collect_children(self: Any, **kwargs: Any) -> None:
+            if len(self.active_children or ()) >= self.max_children:
+                at_max_children.set()
+            mod.ForkingMixIn.collect_children(self, **kwargs)
+
+        server = support.make("forking", "tcp", impl, handler=Echo, max_children=1,
+                              collect_children=collect_children)
         with support.serving(server), support.client(server) as sock:
-            # The server forks for this client, reaches max_children at once
-            # and waits for a child while this one still waits for its line.
+            # The server forks for this client and reaches max_children at
+            # once: it waits for a child while this one still waits for its
+            # line. Only the zombie of the Popen has exited at that moment, so
+            # a waitpid(-1) takes that one, whatever the timing. The line is
+            # sent once the parent is there.
+            assert at_max_children.wait(support.CLIENT_TIMEOUT)
             sock.sendall(b"x\n")
             sock.shutdown(socket.SHUT_WR)
             assert support.recv_all(sock) == b"x\n"
