@@ -38,7 +38,7 @@ from typing import Any
 from .handlers import DatagramRequestHandler, StreamRequestHandler
 
 __all__ = ["MODELS", "TRANSPORTS", "IMPLS", "LineEchoHandler", "DatagramEchoHandler",
-           "server_class", "make_server", "running", "open_client", "echo_once"]
+           "server_class", "make_server", "bind", "running", "open_client", "echo_once"]
 
 LOOPBACK = "127.0.0.1"
 
@@ -116,6 +116,16 @@ def make_server(model: str = "sync", transport: str = "tcp", impl: str = "netser
     cls = server_class(model, transport, impl)
     if attributes:
         cls = type(cls.__name__, (cls,), attributes)
+    return bind(cls, transport, handler or default_handler(model, transport))
+
+
+def bind(cls: type, transport: str, handler: type) -> Any:
+    """Create a ``cls`` server for ``handler`` on loopback port 0, or on a
+    socket file in a new temporary directory for a Unix transport.
+
+    The directory is removed again if the constructor fails, and otherwise
+    by :func:`cleanup` (``server.demo_tmpdir``).
+    """
     tmpdir = None
     if transport.startswith("unix"):
         tmpdir = tempfile.mkdtemp(prefix="netserv-")
@@ -123,7 +133,7 @@ def make_server(model: str = "sync", transport: str = "tcp", impl: str = "netser
     else:
         address = (LOOPBACK, 0)
     try:
-        server = cls(address, handler or default_handler(model, transport))
+        server = cls(address, handler)
     except BaseException:
         if tmpdir:
             shutil.rmtree(tmpdir, ignore_errors=True)

@@ -53,6 +53,7 @@ import threading
 from typing import Any
 
 from .tcp import TCPServer
+from .threads import ThreadingMixIn
 from .udp import UDPServer
 
 __all__ = ["ThreadPoolMixIn", "ThreadPoolTCPServer", "ThreadPoolUDPServer"]
@@ -173,19 +174,11 @@ class ThreadPoolMixIn:
                 with self._pool_lock:  # type: ignore[union-attr]
                     self._busy -= 1
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        """Finish one request in a worker; route an Exception to handle_error.
-
-        Same as ThreadingMixIn.process_request_thread: the request is shut
-        down whatever happens; an exception other than Exception propagates
-        and ends this worker (the pool then has one worker fewer).
-        """
-        try:
-            self.finish_request(request, client_address)  # type: ignore[attr-defined]
-        except Exception:
-            self.handle_error(request, client_address)  # type: ignore[attr-defined]
-        finally:
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+    # What a worker runs for one request: the same routine as a thread per
+    # request (finish it, route an Exception to handle_error, shut it down
+    # whatever happens). May be overridden. An exception other than
+    # Exception propagates and ends that worker: the pool has one fewer.
+    process_request_thread = ThreadingMixIn.process_request_thread
 
     def _request_stop(self) -> None:
         """Also wake a process_request() waiting for a slot, so shutdown() is prompt."""

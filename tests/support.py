@@ -101,25 +101,7 @@ def make(model: str, transport: str, impl: str, handler: type | None = None,
     cls = server_class(model, transport, impl)
     bases = (server_mixin, cls) if server_mixin is not None else (cls,)
     cls = type(cls.__name__, bases, dict(attributes))
-    return _bind(cls, transport, handler or demo.default_handler(model, transport))
-
-
-def _bind(cls: type, transport: str, handler: type) -> Any:
-    tmpdir = None
-    if transport.startswith("unix"):
-        tmpdir = tempfile.mkdtemp(prefix="netserv-test-")
-        address: Any = os.path.join(tmpdir, "server.sock")
-    else:
-        address = (demo.LOOPBACK, 0)
-    try:
-        server = cls(address, handler)
-    except BaseException:
-        if tmpdir:
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        raise
-    server.demo_tmpdir = tmpdir
-    server.demo_transport = transport
-    return server
+    return demo.bind(cls, transport, handler or demo.default_handler(model, transport))
 
 
 @contextlib.contextmanager
@@ -380,7 +362,7 @@ def recording_server(log: HookLog, model: str, transport: str, impl: str,
     for name, value in attributes.items():
         setattr(server_cls, name, value)
     handler_cls = recording(log, handler, HANDLER_HOOKS)
-    return _bind(server_cls, transport, handler_cls)
+    return demo.bind(server_cls, transport, handler_cls)
 
 
 def collapse(events: list[str], repeated: str = "service_actions") -> list[str]:
