@@ -485,7 +485,7 @@ def test_event_driven_server_1000_connections_leave_no_fd(transport: str) -> Non
             super().close_request(request)
             closed.release()  # the client sees end-of-file a moment before this
 
-    server = support._bind(Server, transport, LineEchoHandler)
+    server = demo.bind(Server, transport, LineEchoHandler)
     with demo.running(server):
         assert demo.echo_once(server) == b"hello\n"
         assert closed.acquire(timeout=WAIT)
