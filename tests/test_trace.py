@@ -479,23 +479,28 @@ def test_child_event_lines_are_atomic_and_round_trip() -> None:
     assert len(trace._encode(long_name)) < trace._PIPE_BUF
 
 
-def test_events_from_many_threads_are_all_kept() -> None:
-    """Concurrent requests: every hook of every request is recorded once."""
-    server = demo.make_server("threading")
-    clients = 8
+def echo_all_at_once(server: object, clients: int) -> tuple[trace.Tracer, list[bytes]]:
+    """Serve ``clients`` echo requests sent together (a barrier); return the trace and replies."""
+    replies: list[bytes] = []
+    barrier = threading.Barrier(clients)
+
+    def client() -> None:
+        barrier.wait()
+        replies.append(demo.echo_once(server))
+
     with serving(server) as tracer:
-        barrier = threading.Barrier(clients)
-        replies: list[bytes] = []
-
-        def client() -> None:
-            barrier.wait()
-            replies.append(demo.echo_once(server))
-
         threads = [threading.Thread(target=client) for _ in range(clients)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
+    return tracer, replies
+
+
+def test_events_from_many_threads_are_all_kept() -> None:
+    """Concurrent requests: every hook of every request is recorded once."""
+    clients = 8
+    tracer, replies = echo_all_at_once(demo.make_server("threading"), clients)
     assert replies == [b"hello\n"] * clients
     requests = tracer.requests()
     assert list(requests) == list(range(1, clients + 1))
@@ -506,21 +511,8 @@ def test_events_from_many_threads_are_all_kept() -> None:
 @fork_warning_ok
 def test_every_child_event_arrives_from_many_children() -> None:
     """Children writing the one pipe at once: no line is lost or torn."""
-    server = demo.make_server("forking")
     clients = 6
-    with serving(server) as tracer:
-        barrier = threading.Barrier(clients)
-        replies: list[bytes] = []
-
-        def client() -> None:
-            barrier.wait()
-            replies.append(demo.echo_once(server))
-
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    tracer, replies = echo_all_at_once(demo.make_server("forking"), clients)
     assert replies == [b"hello\n"] * clients
     child_events = [e for e in tracer.events if e.pid != os.getpid()]
     assert len({e.pid for e in child_events}) == clients
