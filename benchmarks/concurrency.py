@@ -70,7 +70,8 @@ sys.path.insert(0, str(HERE))  # for selectors_echo
 
 import selectors_echo  # noqa: E402
 
-from netserv import demo, eventdriven, pool, threads  # noqa: E402
+from netserv import eventdriven, pool, threads  # noqa: E402
+from netserv.lab import demo
 
 LOOPBACK = "127.0.0.1"
 

@@ -30,7 +30,7 @@ import statistics
 import sys
 from typing import Any
 
-from netserv import bench, load
+from netserv.measure import bench, load
 
 #: The ratio the project promises: netserv at least 95 % of the standard module.
 TARGET = 0.95

@@ -39,7 +39,8 @@ import sys
 import time
 from typing import Any
 
-from netserv import bench, demo, load, plot
+from netserv.lab import demo
+from netserv.measure import bench, load, plot
 from netserv.handlers import StreamRequestHandler
 
 HERE = pathlib.Path(__file__).resolve().parent

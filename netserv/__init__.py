@@ -5,23 +5,30 @@ module (Python 3.13) unchanged: the same names, the same ``__all__``, the
 same classes with the same bases, hooks, defaults and error routing.
 See docs/differences.md for what netserv does better, and why.
 
-Read the package in this order, each module one concept:
+Read the package in this order, each module one concept. The servers come
+first, flat in this folder:
 
-    base.py      BaseServer: the request pipeline and the serve loop
-    tcp.py       TCPServer: streams (listen, accept)
-    udp.py       UDPServer: datagrams
-    unix.py      UnixStreamServer, UnixDatagramServer: the same on a path
-    handlers.py  BaseRequestHandler, StreamRequestHandler, DatagramRequestHandler
-    threads.py   ThreadingMixIn: a thread per request
-    forking.py   ForkingMixIn: a process per request
-    pool.py      ThreadPoolMixIn: a fixed set of threads and a bounded queue
+    base.py         BaseServer: the request pipeline, the serve loop, its lifecycle
+    tcp.py          TCPServer: streams (listen, accept)
+    udp.py          UDPServer: datagrams
+    unix.py         UnixStreamServer, UnixDatagramServer: the same on a path
+    handlers.py     BaseRequestHandler, StreamRequestHandler, DatagramRequestHandler
+    threads.py      ThreadingMixIn: a thread per request
+    forking.py      ForkingMixIn: a process per request
+    pool.py         ThreadPoolMixIn: a fixed set of threads and a bounded queue
     eventdriven.py  EventDrivenMixIn: one thread, a selector, a table of connections
 
+Beside them, in subpackages of their own that the servers never import:
+
+    lab/            the teaching tools: demo servers, tracing, timelines, class maps
+    measure/        the measuring stack: load generator, statistics, plots, bench
+    __main__.py     ``python -m netserv trace|bench|plot|serve``
+
 netserv's own additions are importable from here too but are not in
-``__all__`` (which stays the standard module's): ServerState, Waker,
+``__all__`` (which stays the standard module's): ServerState,
 TruncatedDatagram, is_truncated, SocketWriter, the ThreadPool* servers and
 ThreadPoolMixIn, the EventDriven* servers, EventDrivenMixIn, EventHandler
-and LineHandler. The teaching tools (trace, load, stats, plot) are submodules, imported only when used.
+and LineHandler.
 """
 
 from __future__ import annotations

@@ -180,7 +180,7 @@ class EventHandler:
 
     __slots__ = ("connection", "server", "request", "client_address")
 
-    #: Methods netserv.trace records for handlers of this kind.
+    #: Methods netserv.lab.trace records for handlers of this kind.
     traced_hooks = ("connection_made", "data_received", "eof_received", "connection_lost")
 
     def __init__(self, connection: Connection, server: Any) -> None:
@@ -326,7 +326,7 @@ class EventDrivenMixIn:
     max_pending_output = DEFAULT_MAX_PENDING_OUTPUT
     recv_size = DEFAULT_RECV_SIZE
 
-    #: Methods netserv.trace records.
+    #: Methods netserv.lab.trace records.
     traced_hooks = ("get_request", "verify_request", "process_request", "handle_error",
                     "finish_connection", "close_connection", "pause_reading", "resume_reading",
                     "close_idle_connections", "shutdown_request", "close_request",

@@ -93,7 +93,7 @@ class ThreadPoolMixIn:
     queue_size = DEFAULT_QUEUE_SIZE
     block_on_close = True
 
-    #: Hooks that netserv.trace records, in addition to the pipeline's own.
+    #: Hooks that netserv.lab.trace records, in addition to the pipeline's own.
     traced_hooks = ("get_request", "verify_request", "process_request",
                     "handle_queue_full", "process_request_thread", "finish_request",
                     "handle_error", "shutdown_request", "close_request", "service_actions")

@@ -44,7 +44,7 @@ from types import ModuleType
 from typing import Any
 
 import netserv
-from netserv import demo
+from netserv.lab import demo
 
 IMPLS = ("netserv", "stdlib")
 MODELS = ("sync", "threading", "forking")
@@ -80,7 +80,7 @@ def is_datagram(transport: str) -> bool:
 
 @functools.cache
 def server_class(model: str, transport: str, impl: str) -> type:
-    """The combined class of netserv.demo; for the stdlib before 3.13, which
+    """The combined class of netserv.lab.demo; for the stdlib before 3.13, which
     lacks ForkingUnix*Server, the one-line class 3.13 defines."""
     try:
         return demo.server_class(model, transport, impl)
@@ -93,7 +93,7 @@ def server_class(model: str, transport: str, impl: str) -> type:
 
 def make(model: str, transport: str, impl: str, handler: type | None = None,
          server_mixin: type | None = None, **attributes: Any) -> Any:
-    """A bound server of a model and transport from one impl (see netserv.demo).
+    """A bound server of a model and transport from one impl (see netserv.lab.demo).
 
     ``server_mixin`` (a class with no bases of its own, such as the one
     :func:`recording` returns) is put first in the new class's bases.
@@ -134,7 +134,7 @@ def short_tempdir() -> Iterator[str]:
 
 @contextlib.contextmanager
 def client(server: Any, timeout: float = CLIENT_TIMEOUT) -> Iterator[socket.socket]:
-    """A connected client socket with a timeout (see netserv.demo.open_client)."""
+    """A connected client socket with a timeout (see netserv.lab.demo.open_client)."""
     with demo.open_client(server, timeout) as sock:
         yield sock
 
@@ -161,7 +161,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 _SERVER_PROCESS = """
 import json, sys, threading
 import support
-from netserv import demo
+from netserv.lab import demo
 server = support.make(sys.argv[1], sys.argv[2], "netserv")
 fds = support.open_fds()
 loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))

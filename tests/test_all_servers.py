@@ -1,6 +1,6 @@
 """Every combined server class of both modules echoes over every transport it supports.
 
-One helper (netserv.demo, through support.make) builds each class by model,
+One helper (netserv.lab.demo, through support.make) builds each class by model,
 transport and impl with the matching echo handler; one test runs them all.
 A second test makes sure the matrix misses no class that the modules export.
 """
@@ -15,7 +15,7 @@ import pytest
 
 import netserv
 import support
-from netserv import demo
+from netserv.lab import demo
 
 #: The stdlib has the first three models only; netserv adds pool and select.
 MODELS_OF = {"netserv": list(demo.MODELS), "stdlib": list(support.MODELS)}

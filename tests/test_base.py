@@ -18,7 +18,8 @@ import pytest
 
 import netserv
 import support
-from netserv import ServerState, demo
+from netserv import ServerState
+from netserv.lab import demo
 from netserv.handlers import StreamRequestHandler
 
 

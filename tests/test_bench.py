@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from netserv import bench, demo, load
+from netserv.lab import demo
+from netserv.measure import bench, load
 
 #: Fields the issue asks every saved result to have.
 REQUIRED = {"model", "impl", "transport", "clients", "rate", "duration", "completed", "errors",

@@ -17,7 +17,7 @@ import pytest
 
 import netserv
 import support
-from netserv import demo
+from netserv.lab import demo
 
 #: socketserver.__all__ of Python 3.13 on a system with fork() and AF_UNIX,
 #: written out because the interpreter running the tests may be older.

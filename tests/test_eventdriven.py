@@ -17,7 +17,8 @@ import pytest
 
 import netserv
 import support
-from netserv import demo, eventdriven
+from netserv import eventdriven
+from netserv.lab import demo
 from netserv.eventdriven import EventDrivenTCPServer, LineEchoHandler, LineHandler
 
 #: Seconds any wait in these tests may take before the test fails.

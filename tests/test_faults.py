@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import support
-from netserv import demo
+from netserv.lab import demo
 from netserv.handlers import DatagramRequestHandler, StreamRequestHandler
 
 STREAM_SERVERS = [(model, transport) for model in support.MODELS

@@ -1,6 +1,6 @@
-"""netserv.load: the generator cannot hide a stall, a deaf server or lost requests.
+"""netserv.measure.load: the generator cannot hide a stall, a deaf server or lost requests.
 
-The servers here run in this process (netserv.demo.running); the load
+The servers here run in this process (netserv.lab.demo.running); the load
 generator's workers are separate processes, which run() always waits for.
 """
 
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from netserv import demo, load
+from netserv.lab import demo
+from netserv.measure import load
 from netserv.handlers import StreamRequestHandler
 
 #: How long the stall server stops answering, once (the issue's figure).

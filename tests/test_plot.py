@@ -1,4 +1,4 @@
-"""netserv.plot: figures from result dicts and files, and the plot command."""
+"""netserv.measure.plot: figures from result dicts and files, and the plot command."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pathlib
 
 import pytest
 
-from netserv import plot
-from netserv.stats import Histogram
+from netserv.measure import plot
+from netserv.measure.stats import Histogram
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")  # no display in tests

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 import support
-from netserv import demo, pool
+from netserv import pool
+from netserv.lab import demo
 from netserv.handlers import StreamRequestHandler
 
 #: Seconds any wait in these tests may take before the test fails: far above

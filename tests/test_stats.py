@@ -1,4 +1,4 @@
-"""netserv.stats.Histogram against a reference computed by sorting the samples."""
+"""netserv.measure.stats.Histogram against a reference computed by sorting the samples."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from netserv.stats import PERCENTILES, RELATIVE_ERROR, Histogram, summarize
+from netserv.measure.stats import PERCENTILES, RELATIVE_ERROR, Histogram, summarize
 
 
 def nearest_rank(samples: list[float], q: float) -> float:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import support
-from netserv import demo
+from netserv.lab import demo
 from netserv.handlers import BaseRequestHandler
 
 pytestmark = pytest.mark.parametrize("impl", support.IMPLS)

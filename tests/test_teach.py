@@ -1,4 +1,4 @@
-"""Tests for netserv.teach: source display, and the class tree and map derived from the classes."""
+"""Tests for netserv.lab.teach: source display, and the class tree and map derived from the classes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import types
 import pytest
 
 import netserv
-from netserv import teach
+from netserv.lab import teach
 
 # A tree line: optional drawing prefix, a label, optional "(Base, Base)".
 _LINE = re.compile(r"^(?P<prefix>(?:[│ ]   )*(?:[├└]── )?)(?P<label>[\w.]+)(?:\((?P<bases>[^)]*)\))?$")

@@ -1,4 +1,4 @@
-"""Tests for netserv.trace: Tracer, traced(), the summary, the timeline and the trace command.
+"""Tests for netserv.lab.trace: Tracer, traced(), the summary, the timeline and the trace command.
 
 The expected summaries below are the pipeline's hook order as the standard
 module defines it; the differential tests check that the standard module's
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from netserv import demo, trace
+from netserv.lab import demo, trace
 
 HAS_FORK = hasattr(os, "fork")
 HAS_UNIX = hasattr(socket, "AF_UNIX")

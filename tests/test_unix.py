@@ -12,7 +12,7 @@ import socket
 import pytest
 
 import support
-from netserv import demo
+from netserv.lab import demo
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX here")
 

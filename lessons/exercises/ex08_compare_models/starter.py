@@ -8,7 +8,7 @@ Write three functions:
 * ``measure(models, clients, duration, warmup)`` runs the load generator
   against a netserv echo server of each model in turn (TCP, closed loop,
   the same settings for all) and returns one result dict per model, in the
-  order given. Each result is what ``netserv.bench.run_bench`` returns: it
+  order given. Each result is what ``netserv.measure.bench.run_bench`` returns: it
   has ``model``, ``throughput_rps``, ``latency_ms`` (``p50``, ``p99``, ...),
   ``errors`` and more.
 * ``plot_comparison(results)`` returns a matplotlib ``Figure`` with two
@@ -26,7 +26,7 @@ Figures taken on a busy machine are noisy: run each comparison more than
 once before believing a difference, and say how many clients you used.
 
 Read first: lessons/06_measuring.md, notebooks/13_latency_under_load.ipynb,
-netserv/bench.py (run_bench), netserv/load.py (what a result holds).
+netserv/measure/bench.py (run_bench), netserv/measure/load.py (what a result holds).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from netserv import bench
+from netserv.measure import bench
 
 #: Default comparison: two models that both serve many connections at once
 #: (a synchronous server would leave all but one persistent client unserved).

@@ -143,7 +143,7 @@ def class_graph(module: types.ModuleType | None = None) -> ClassGraph:
     ValueError if the module has no ``BaseServer``.
     """
     if module is None:
-        module = importlib.import_module(__package__ or "netserv")
+        module = importlib.import_module("netserv")
     package = module.__name__
     base_server = getattr(module, "BaseServer", None)
     base_handler = getattr(module, "BaseRequestHandler", None)

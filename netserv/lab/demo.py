@@ -35,7 +35,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from .handlers import DatagramRequestHandler, StreamRequestHandler
+from ..handlers import DatagramRequestHandler, StreamRequestHandler
 
 __all__ = ["MODELS", "TRANSPORTS", "IMPLS", "LineEchoHandler", "DatagramEchoHandler",
            "server_class", "make_server", "bind", "running", "open_client", "echo_once"]

@@ -22,7 +22,7 @@ find the bucket holding that rank and report the geometric middle of the
 bucket, clamped to the exact [min, max]: off by at most half a bucket,
 ``RELATIVE_ERROR``.
 
-Only the standard library is used; plotting lives in netserv.plot.
+Only the standard library is used; plotting lives in netserv.measure.plot.
 """
 
 from __future__ import annotations

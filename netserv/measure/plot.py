@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Every function takes results (dicts from netserv.load / netserv.bench, or
+Every function takes results (dicts from netserv.measure.load / netserv.measure.bench, or
 paths of JSON files holding one result or a list of them) and an optional
 matplotlib ``ax``; it draws on that ax (or on a new figure) and returns the
 Figure. matplotlib is imported inside the functions only, so importing this

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-netserv.load starts a few of these processes and talks to each over its
+netserv.measure.load starts a few of these processes and talks to each over its
 stdin and stdout, one JSON object per line::
 
     parent -> worker   the run's configuration (a LoadSpec as a dict, plus
@@ -19,7 +19,7 @@ reply deadline, the next progress report. A client (``_Client``, or
 previous reply arrived (closed loop), stamps it with its intended send time,
 and matches replies in order (streams) or by sequence number (datagrams).
 Nothing here blocks; a request with no reply within the reply timeout is
-counted, never waited for. See netserv.load for the meaning of the figures.
+counted, never waited for. See netserv.measure.load for the meaning of the figures.
 """
 
 from __future__ import annotations

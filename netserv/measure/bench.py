@@ -4,7 +4,7 @@ Theory of operation
 -------------------
 A benchmark is three processes apart: the *server* (``python -m netserv
 serve --control``, a demo echo server of the chosen model, transport and
-implementation), and the *load generator*'s workers (netserv.load). The
+implementation), and the *load generator*'s workers (netserv.measure.load). The
 server runs alone in its process so that it has a GIL of its own and its
 CPU time can be read: before the load starts and after it stops, bench
 asks the server for its CPU seconds (forked children included, once reaped
@@ -14,7 +14,7 @@ at the end), and reports server CPU per request next to the generator's.
 running instead (server CPU is then unknown). Either way only loopback
 targets are accepted.
 
-The result is the load generator's (see netserv.load) plus ``model``,
+The result is the load generator's (see netserv.measure.load) plus ``model``,
 ``impl`` and ``server_cpu_per_request_us``; ``--json`` and ``--csv`` save it,
 and a short table is printed.
 

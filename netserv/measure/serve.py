@@ -21,7 +21,7 @@ import sys
 import threading
 from typing import Any
 
-from . import demo
+from ..lab import demo
 
 
 class StdlibLineEchoHandler(socketserver.StreamRequestHandler):

@@ -627,7 +627,7 @@ MESSAGE = b"hello\n"
 def trace_once(model: str = "sync", transport: str = "tcp", impl: str = "netserv") -> Tracer:
     """Serve one echo request on a traced demo server; return the (detached) tracer.
 
-    The server runs in a thread (netserv.demo.running) and is shut down and
+    The server runs in a thread (netserv.lab.demo.running) and is shut down and
     closed (children reaped) before this returns. Raises ValueError for an
     unknown or unavailable model/transport/impl, and RuntimeError if the
     echo came back wrong.

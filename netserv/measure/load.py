@@ -5,10 +5,10 @@ Theory of operation
 ``run(LoadSpec(...))`` drives a line-echo server (any server that answers
 each request with exactly as many bytes) with N concurrent *clients* and
 returns plain data: throughput, errors, latency percentiles and the full
-latency histogram (netserv.stats).
+latency histogram (netserv.measure.stats).
 
 Processes and clients. The clients are spread over a few *worker
-processes* (netserv.loadworker, one per core by default), each running
+processes* (netserv.measure.loadworker, one per core by default), each running
 its share of clients on one selector loop, with non-blocking sockets.
 Separate processes, so that the generator does not share a GIL with the
 server or with itself; one loop per process, so that 64 clients do
@@ -82,7 +82,7 @@ from .stats import Histogram
 __all__ = ["LoadSpec", "run", "machine_info", "check_loopback", "write_json", "write_csv",
            "CSV_FIELDS"]
 
-#: Transports the generator speaks (the names of netserv.demo).
+#: Transports the generator speaks (the names of netserv.lab.demo).
 TRANSPORTS = ("tcp", "udp", "unix", "unix-dgram")
 #: Seconds to wait for a reply before counting a timeout: long enough to see
 #: a 1-second stall as latency rather than as an error, short enough that a
@@ -102,8 +102,8 @@ PROGRESS_EVERY = 1.0
 #: Seconds a worker may take to finish after its own deadline before the
 #: parent kills it (its last replies, its result, an interpreter exit).
 WORKER_EXIT_SLACK = 10.0
-#: What a worker process runs (netserv.loadworker).
-WORKER_COMMAND = "from netserv.loadworker import worker_main; worker_main()"
+#: What a worker process runs (netserv.measure.loadworker).
+WORKER_COMMAND = "from netserv.measure.loadworker import worker_main; worker_main()"
 #: Delay between "all workers ready" and the common start instant, so the
 #: start message reaches every worker before the clock starts.
 START_DELAY = 0.05
@@ -169,7 +169,7 @@ def check_loopback(address: Any, transport: str) -> None:
     except (TypeError, ValueError):
         raise ValueError(f"target must be (loopback IP, port), got {address!r}") from None
     if not ip.is_loopback:
-        raise ValueError(f"netserv.load only sends to loopback addresses (127.0.0.0/8, ::1); "
+        raise ValueError(f"netserv.measure.load only sends to loopback addresses (127.0.0.0/8, ::1); "
                          f"refusing {host!r}")
     if not 0 < int(port) < 65536:
         raise ValueError(f"bad port {port!r}")
