@@ -66,7 +66,7 @@ class ServerProcess:
 
     def __enter__(self) -> ServerProcess:
         env = dict(os.environ)
-        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         # stderr goes to a file, not a pipe: a server printing many
         # tracebacks must never block on a pipe nobody reads.
