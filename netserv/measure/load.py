@@ -83,9 +83,12 @@ The result's fields (a dict; ``bench`` adds model, impl and server CPU):
   and ``throughput_rps`` (the same figure as goodput, the name tables use);
 * latency: ``latency_ms`` (p50, p90, p99, p999, max, mean of the measured
   requests that were answered, drain included) and ``histogram``; in open
-  loop also ``latency_uncorrected_ms``/``histogram_uncorrected``, timed from
-  the actual send instead of the intended one: the coordinated-omission
-  mistake, kept for comparison; ``completed`` counts the answered measured
+  loop also ``latency_uncorrected_ms``/``histogram_uncorrected``: what a
+  client that waits for each reply before sending the next would have
+  measured, timed from the later of the actual send and the previous reply
+  on the same connection (for datagrams: the send). That is the
+  coordinated-omission mistake, kept for comparison: it leaves out the
+  time a request waited behind the one before. ``completed`` counts the answered measured
   requests (answered_in_window + backlog);
 * errors: ``errors`` (all kinds, warm-up included), ``error_kinds``,
   ``clients_without_reply``, ``capped`` (max_requests was reached),
@@ -110,13 +113,31 @@ import time
 from typing import Any
 
 from .loadworker import ERROR_KINDS, WORKER_START_TIMEOUT
-from .spec import (DEFAULT_MAX_REQUESTS, DEFAULT_REPLY_TIMEOUT, MAX_RATE, PROTOCOLS,
-                   TRANSPORTS, LoadSpec, check_loopback)
+from .spec import (
+    DEFAULT_MAX_REQUESTS,
+    DEFAULT_REPLY_TIMEOUT,
+    MAX_RATE,
+    PROTOCOLS,
+    TRANSPORTS,
+    LoadSpec,
+    check_loopback,
+)
 from .stats import Histogram
 
-__all__ = ["LoadSpec", "run", "machine_info", "check_loopback", "write_json", "write_csv",
-           "CSV_FIELDS", "TRANSPORTS", "PROTOCOLS", "DEFAULT_MAX_REQUESTS",
-           "DEFAULT_REPLY_TIMEOUT", "MAX_RATE"]
+__all__ = [
+    "CSV_FIELDS",
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_REPLY_TIMEOUT",
+    "MAX_RATE",
+    "PROTOCOLS",
+    "TRANSPORTS",
+    "LoadSpec",
+    "check_loopback",
+    "machine_info",
+    "run",
+    "write_csv",
+    "write_json",
+]
 
 #: Seconds between progress lines on stderr (the workers report twice as often).
 PROGRESS_EVERY = 1.0
@@ -244,11 +265,11 @@ def _supervise(spec: LoadSpec, workers: list[subprocess.Popen[str]]) -> list[dic
 def _combine(spec: LoadSpec, results: list[dict[str, Any]], nworkers: int) -> dict[str, Any]:
     hist, uncorrected, lag = Histogram(), Histogram(), Histogram()
     counts: dict[str, int] = {}
-    for result in results:
-        hist.merge(Histogram.from_dict(result["histogram"]))
-        uncorrected.merge(Histogram.from_dict(result["uncorrected"]))
-        lag.merge(Histogram.from_dict(result["lag"]))
-        for name, value in result["counts"].items():
+    for part in results:
+        hist.merge(Histogram.from_dict(part["histogram"]))
+        uncorrected.merge(Histogram.from_dict(part["uncorrected"]))
+        lag.merge(Histogram.from_dict(part["lag"]))
+        for name, value in part["counts"].items():
             counts[name] = counts.get(name, 0) + value
     cpu = sum(r["cpu_s"] for r in results)
     wall = max(r["wall_s"] for r in results)

@@ -43,7 +43,7 @@ from .protocol import UNUSABLE, untag
 if TYPE_CHECKING:
     from .loadworker import Worker
 
-__all__ = ["Client", "DatagramClient", "StreamConnection", "IN", "OUT"]
+__all__ = ["IN", "OUT", "Client", "DatagramClient", "StreamConnection"]
 
 #: Bytes read per recv() call.
 RECV_SIZE = 65536
@@ -58,8 +58,8 @@ READABLE = select.POLLIN | select.POLLERR | select.POLLHUP
 class StreamConnection:
     """One stream socket and the requests in flight on it, answered in order."""
 
-    __slots__ = ("worker", "client", "sock", "fd", "out", "inbuf", "pending", "connected",
-                 "closed", "watching_out", "close_after_send")
+    __slots__ = ("client", "close_after_send", "closed", "connected", "fd", "inbuf",
+                 "last_reply", "out", "pending", "sock", "watching_out", "worker")
 
     def __init__(self, worker: Worker, client: Client) -> None:
         self.worker = worker
@@ -75,6 +75,7 @@ class StreamConnection:
         self.inbuf = b""
         self.pending: deque[tuple[float, float, bytes]] = deque()  # (intended, sent, request)
         self.closed = False
+        self.last_reply = 0.0  # when the previous reply on this connection arrived
         self.close_after_send = False  # per-connection line requests: half-close when sent
         err = self.sock.connect_ex(worker.address)
         if err not in (0, errno.EISCONN, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
@@ -169,8 +170,12 @@ class StreamConnection:
                 break
             pending.popleft()
             start = end
+            self.last_reply = now
             if error is None:
-                worker.record(intended, sent, now)
+                # A client that waited for each reply could have sent this
+                # request only once the previous reply was in: the
+                # uncorrected (coordinated-omission) clock starts there.
+                worker.record(intended, max(sent, self.last_reply), now)
             else:
                 worker.count(error)
             if worker.protocol.closes:

@@ -53,7 +53,7 @@ from .protocol import make_protocol
 from .spec import DATAGRAM_TRANSPORTS, WorkerSpec, address_family
 from .stats import Histogram
 
-__all__ = ["Worker", "Poller", "worker_main", "ERROR_KINDS", "WORKER_START_TIMEOUT"]
+__all__ = ["ERROR_KINDS", "WORKER_START_TIMEOUT", "Poller", "Worker", "worker_main"]
 
 #: Longest the loop sleeps with nothing due, so that timeouts, progress and
 #: the deadline are looked at regularly.
@@ -144,7 +144,7 @@ class Worker:
         self.counts = dict.fromkeys(ERROR_KINDS, 0)
         self.sent = self.replies = self.offered = self.in_window = 0
         self.latencies = array("d")   # measured requests: reply - intended send
-        self.uncorrected = array("d")  # open loop: reply - actual send
+        self.uncorrected = array("d")  # open loop: reply - max(send, previous reply)
         self.lag = array("d")          # open loop: actual send - intended send
         self.set_start(time.monotonic() + WORKER_START_TIMEOUT)  # until the real one is known
         cls = DatagramClient if run.transport in DATAGRAM_TRANSPORTS else Client
@@ -176,7 +176,12 @@ class Worker:
         return True
 
     def record(self, intended: float, sent: float, now: float) -> None:
-        """A right reply arrived at ``now`` for a request due at ``intended``."""
+        """A right reply arrived at ``now`` for a request due at ``intended``.
+
+        ``sent``: when a client that waits for each reply would have sent it
+        (the later of the actual send and the previous reply on the same
+        connection), the start of the uncorrected latency.
+        """
         self.replies += 1
         if self.warm_end <= intended < self.end:
             self.latencies.append(now - intended)

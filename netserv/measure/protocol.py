@@ -29,8 +29,16 @@ from __future__ import annotations
 
 from .spec import SEQ_DIGITS, Address, LoadSpec
 
-__all__ = ["tag", "untag", "LineProtocol", "HttpProtocol", "Protocol", "make_protocol",
-           "INCOMPLETE", "UNUSABLE"]
+__all__ = [
+    "INCOMPLETE",
+    "UNUSABLE",
+    "HttpProtocol",
+    "LineProtocol",
+    "Protocol",
+    "make_protocol",
+    "tag",
+    "untag",
+]
 
 _MODULUS = 10 ** SEQ_DIGITS
 #: parse() results: the reply is not complete yet / the stream cannot go on.

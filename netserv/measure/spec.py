@@ -30,9 +30,20 @@ import math
 import os
 import socket
 
-__all__ = ["LoadSpec", "WorkerSpec", "Address", "check_loopback", "address_family",
-           "TRANSPORTS", "PROTOCOLS", "MAX_RATE", "MAX_PAYLOAD", "MAX_CLIENTS",
-           "DEFAULT_REPLY_TIMEOUT", "DEFAULT_MAX_REQUESTS"]
+__all__ = [
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_REPLY_TIMEOUT",
+    "MAX_CLIENTS",
+    "MAX_PAYLOAD",
+    "MAX_RATE",
+    "PROTOCOLS",
+    "TRANSPORTS",
+    "Address",
+    "LoadSpec",
+    "WorkerSpec",
+    "address_family",
+    "check_loopback",
+]
 
 #: A target: (loopback host, port) for tcp/udp, a socket path for unix.
 Address = str | tuple[str, int]
@@ -186,7 +197,7 @@ def check_loopback(address: Address, transport: str) -> Address:
             raise ValueError(f"a {transport} target is a socket path, got {address!r}")
         return address
     try:
-        host, port = address
+        host, port = address  # type: ignore[str-unpack]  # a str is refused below
         host = "127.0.0.1" if host == "localhost" else str(host).strip("[]")
         ip = ipaddress.ip_address(host)
     except (TypeError, ValueError):
