@@ -138,7 +138,7 @@ def test_bad_input_is_refused_before_the_run(trap: socket.socket, args: list[str
     (["--connect", "192.0.2.1:7"], "loopback"),
     (["--connect", "[2001:db8::1]:7"], "loopback"),
     (["--connect", "nowhere"], "HOST:PORT"),
-    (["--model", "pool", "--impl", "stdlib"], "stdlib has no 'pool'"),
+    (["--model", "pool", "--impl", "stdlib"], "stdlib has no ThreadPoolTCPServer"),
     (["--protocol", "http"], "--connect"),
     (["--model", "no-such-model"], "invalid choice"),
 ])

@@ -180,9 +180,9 @@ def server_class(model: str = "sync", transport: str = "tcp", impl: str = "netse
         raise ValueError(f"unknown transport {transport!r}; choose from {', '.join(TRANSPORTS)}")
     if impl not in IMPLS:
         raise ValueError(f"unknown impl {impl!r}; choose from {', '.join(IMPLS)}")
-    if model not in models(impl):
-        raise ValueError(f"{impl} has no {model!r} model")
     name = MODELS[model] + TRANSPORTS[transport]
+    if model not in models(impl):
+        raise ValueError(f"{impl} has no {name} (the {model!r} model is netserv's own)")
     if impl == "stdlib":
         module: Any = socketserver
     else:

@@ -50,6 +50,7 @@ RECV_SIZE = 65536
 #: Pause before retrying a connection the server refused (full Unix backlog,
 #: server not there): short, but not a busy loop.
 RETRY_DELAY = 0.005
+_monotonic = time.monotonic  # one lookup fewer per request
 #: poll()/epoll event bits (the same numbers in both APIs).
 IN, OUT = select.POLLIN, select.POLLOUT
 READABLE = select.POLLIN | select.POLLERR | select.POLLHUP
@@ -150,17 +151,17 @@ class StreamConnection:
         except OSError:
             self.fail("connection")
             return
-        now = time.monotonic()
+        now = _monotonic()
         if not data:
             self.fail("connection" if self.pending else None)
             return
         if self.inbuf:
             data = self.inbuf + data
-        worker, pending, parse = self.worker, self.pending, self.worker.protocol.parse
-        start = 0
-        while pending:
+        worker, pending, protocol = self.worker, self.pending, self.worker.protocol
+        size, start = len(data), 0
+        while pending and start < size:
             intended, sent, request = pending[0]
-            end, error = parse(data, start, request)
+            end, error = protocol.parse(data, start, request)
             if end < 0:
                 if end == UNUSABLE:
                     pending.popleft()
@@ -170,20 +171,21 @@ class StreamConnection:
                 break
             pending.popleft()
             start = end
-            self.last_reply = now
             if error is None:
                 # A client that waited for each reply could have sent this
                 # request only once the previous reply was in: the
                 # uncorrected (coordinated-omission) clock starts there.
-                worker.record(intended, max(sent, self.last_reply), now)
+                last = self.last_reply
+                worker.record(intended, max(sent, last), now)
             else:
                 worker.count(error)
-            if worker.protocol.closes:
+            self.last_reply = now
+            if protocol.closes:
                 self.client.retire(self)  # the server closes it: the next request opens another
             self.client.on_reply(self)
             if self.closed:
                 return
-        self.inbuf = data[start:] if start < len(data) else b""
+        self.inbuf = data[start:] if start < size else b""
 
     def check_timeout(self, now: float) -> None:
         # From the actual send: a generator that fell behind its schedule
@@ -240,7 +242,7 @@ class Client:
 
     def fire(self, intended: float | None) -> None:
         """Send one request due at ``intended`` (None: now, closed loop)."""
-        now = time.monotonic()
+        now = _monotonic()
         worker = self.worker
         if intended is None:
             intended = now
@@ -327,7 +329,7 @@ class DatagramClient(Client):
         return True
 
     def fire(self, intended: float | None) -> None:
-        now = time.monotonic()
+        now = _monotonic()
         worker = self.worker
         if intended is None:
             intended = now
@@ -358,7 +360,7 @@ class DatagramClient(Client):
                 return
             except OSError:
                 return  # ECONNREFUSED: an earlier datagram found no server
-            now = time.monotonic()
+            now = _monotonic()
             entry = self.waiting.pop(untag(data), None)
             if entry is None or data != entry[2]:
                 worker.count("mismatch")
