@@ -90,6 +90,8 @@ class Poller:
     open-loop sends, which epoll and poll would make up to 1 ms late by
     rounding their timeout up to whole milliseconds): it waits in select()
     on the epoll descriptor itself, then collects the events without waiting.
+    The worker creates its poller before any socket, so that descriptor's
+    number is small: select() cannot watch one at or above FD_SETSIZE (1024).
     """
 
     def __init__(self) -> None:
