@@ -189,7 +189,8 @@ class StreamConnection:
             self.last_reply = now
             if protocol.closes:
                 self.retired = True  # the next request opens another connection
-                self.client.retire(self)
+                if self.client.persistent is self:
+                    self.client.persistent = None
             self.client.on_reply(self)
             if self.closed:
                 return
@@ -288,11 +289,6 @@ class Client:
             self.connections.discard(conn)
         if self.closed_loop:
             self.fire(None)
-
-    def retire(self, conn: StreamConnection) -> None:
-        """Send no more on ``conn`` (the server said it will close it)."""
-        if conn is self.persistent:
-            self.persistent = None
 
     def on_closed(self, conn: StreamConnection, failed: bool) -> None:
         self.connections.discard(conn)
