@@ -49,7 +49,8 @@ from array import array
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .loadclient import Client, DatagramClient
+from .loadclient import Client
+from .loaddatagram import DatagramClient
 from .protocol import make_protocol
 from .spec import DATAGRAM_TRANSPORTS, WorkerSpec, address_family
 from .stats import Histogram
