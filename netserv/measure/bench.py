@@ -14,9 +14,10 @@ at the end), and reports server CPU per request next to the generator's.
 running instead (server CPU is then unknown). Either way only loopback
 targets are accepted.
 
-The result is the load generator's (see netserv.measure.load) plus ``model``,
-``impl`` and ``server_cpu_per_request_us``; ``--json`` and ``--csv`` save it,
-and a short table is printed.
+The result is the load generator's (see netserv.measure.load for every
+field: offered_rate, goodput, backlog, dropped, latencies...) plus
+``model``, ``impl``, ``nagle`` and ``server_cpu_per_request_us``; ``--json``
+and ``--csv`` save it, and a short table is printed.
 
 Servers started here run with Nagle's algorithm off (TCP_NODELAY) unless
 ``--nagle`` is given, to show its effect once: see netserv.measure.serve.
