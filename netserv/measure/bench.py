@@ -231,7 +231,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         lat = r["latency_ms"]
         lines.append(
-            f"{r.get('model')!s:<10} {r.get('impl')!s:<8} {r['transport']:<10} "
+            f"{r.get('model') or '-':<10} {r.get('impl') or '-':<8} {r['transport']:<10} "
             f"{r['mode']:<6} {r['clients']:>7} {_fmt(r['rate'], '.0f'):>8} "
             f"{r['throughput_rps']:>9.0f} {lat['p50']:>8.3f} {lat['p99']:>8.3f} "
             f"{lat['p999']:>8.3f} {lat['max']:>8.3f} {_fmt(r.get('backlog'), 'd'):>7} "
