@@ -353,7 +353,7 @@ def main(argv: list[str]) -> int:
         print(f"netserv bench: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.connect:
-        result["model"] = None
+        result["model"] = result["impl"] = None  # a server we did not start
     if args.json:
         load.write_json(result, args.json)
     if args.csv:
