@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from netserv.lab import demo, trace
+from netserv.lab import demo, trace, trace_cli, trace_pipe
 
 HAS_FORK = hasattr(os, "fork")
 HAS_UNIX = hasattr(socket, "AF_UNIX")
@@ -411,7 +411,7 @@ def test_shutdown_latency_is_recorded() -> None:
 
 @pytest.mark.parametrize("model", MODEL_PARAMS)
 def test_trace_command_prints_the_summary(model: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert trace.main([model]) == 0
+    assert trace_cli.main([model]) == 0
     assert capsys.readouterr().out == EXPECTED[model] + "\n"
 
 
@@ -447,10 +447,12 @@ def matplotlib_fonts() -> None:
 
 
 @pytest.mark.usefixtures("matplotlib_fonts")
-@pytest.mark.parametrize("model, lanes", [
-    ("sync", 2), ("threading", 3),
-    pytest.param("forking", 3, marks=[needs_fork, fork_warning_ok])])
-def test_timeline_has_one_lane_per_thread_or_process(model: str, lanes: int) -> None:
+@pytest.mark.parametrize("model, rows", [
+    ("sync", ["loop", "request 1 · loop", "main"]),
+    ("threading", ["loop", "request 1 · loop", "request 1 · thread", "main"]),
+    pytest.param("forking", ["loop", "request 1 · loop", "request 1 · child", "main"],
+                 marks=[needs_fork, fork_warning_ok])])
+def test_timeline_has_one_row_per_request_and_lane(model: str, rows: list[str]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -459,9 +461,7 @@ def test_timeline_has_one_lane_per_thread_or_process(model: str, lanes: int) -> 
     fig = tracer.timeline()
     try:
         (ax,) = fig.axes
-        labels = [tick.get_text() for tick in ax.get_yticklabels()]
-        assert len(labels) == lanes == len({e.lane_key for e in tracer.events})
-        assert labels[0].startswith("loop")
+        assert [tick.get_text() for tick in ax.get_yticklabels()] == rows
         assert len(ax.collections) == len(tracer.events)  # one bar per call
     finally:
         plt.close(fig)
@@ -472,11 +472,11 @@ def test_timeline_has_one_lane_per_thread_or_process(model: str, lanes: int) -> 
 def test_child_event_lines_are_atomic_and_round_trip() -> None:
     event = trace.Event("handler.handle", 1.0, 2.0, 123, "MainThread", 7, True, 1,
                         ("127.0.0.1", 5000), 2, None)
-    line = trace._encode(event)
-    assert line.endswith(b"\n") and len(line) < trace._PIPE_BUF
-    assert trace._decode(line) == event
+    line = trace_pipe.encode(event)
+    assert line.endswith(b"\n") and len(line) < trace_pipe.PIPE_BUF
+    assert trace_pipe.decode(line) == event
     long_name = dataclasses.replace(event, client_address="/tmp/" + "x" * 10000)
-    assert len(trace._encode(long_name)) < trace._PIPE_BUF
+    assert len(trace_pipe.encode(long_name)) < trace_pipe.PIPE_BUF
 
 
 def echo_all_at_once(server: object, clients: int) -> tuple[trace.Tracer, list[bytes]]:
