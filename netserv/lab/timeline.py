@@ -31,7 +31,7 @@ matplotlib is imported only by :func:`timeline`; nothing here runs a server.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .trace_events import HANDLER_PREFIX, Event, lane_namer
 
@@ -39,9 +39,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .trace import Tracer
 
-__all__ = ["FIGURE_WIDTH", "MIN_BAR_PIXELS", "PHASES", "phase_of", "timeline"]
+__all__ = ["FIGURE_WIDTH", "MIN_BAR_PIXELS", "PHASES", "Trace", "phase_of", "timeline"]
 
 #: Phase -> (legend label, colour). Light shades, so that black text reads on
 #: each; the word in the label is the colour's name used in the notebooks.
@@ -83,6 +82,16 @@ _FONT, _TITLE_FONT = 10.0, 11.0
 _CHAR_PIXELS = 6.5
 
 
+class Trace(Protocol):
+    """What the figure reads of a trace (a netserv.lab.trace.Tracer has it)."""
+
+    @property
+    def events(self) -> list[Event]: ...  # sorted by start time
+
+    @property
+    def server_pid(self) -> int: ...  # other pids are forked children
+
+
 def phase_of(hook: str) -> str:
     """The phase (a key of PHASES) a hook belongs to.
 
@@ -112,7 +121,7 @@ def _rows(events: list[Event], server_pid: int) -> dict[str, list[Event]]:
     return {key[3]: rows for key, rows in sorted(keyed.items())}
 
 
-def timeline(tracer: Tracer, ax: Axes | None = None, title: str | None = None,
+def timeline(tracer: Trace, ax: Axes | None = None, title: str | None = None,
              spans: Mapping[str, tuple[float, float]] | None = None) -> Figure:
     """Draw the tracer's events (see the module docstring); return the Figure.
 
@@ -181,10 +190,11 @@ def timeline(tracer: Tracer, ax: Axes | None = None, title: str | None = None,
             x = (event.start - t0) * 1000
             width = max(event.duration * 1000, min_width)
             y0 = top[label] + (event.depth - first_level) + (1 - _BAR_FILL) / 2
-            ax.broken_barh([(x, width)], (y0, _BAR_FILL),
-                           facecolors=PHASES[phase_of(event.hook)][1],
-                           edgecolors="#b30000" if event.error else "black",
-                           linewidth=2.0 if event.error else 0.4, zorder=3)
+            bar = ax.broken_barh([(x, width)], (y0, _BAR_FILL),
+                                 facecolors=PHASES[phase_of(event.hook)][1],
+                                 edgecolors="#b30000" if event.error else "black",
+                                 linewidth=2.0 if event.error else 0.4, zorder=3)
+            bar.set_gid(f"{event.request} {event.hook}")  # tests find a request's bars
             name = event.hook.removeprefix(HANDLER_PREFIX)
             if width / ms_per_pixel >= len(name) * _CHAR_PIXELS + 8:
                 ax.text(x + width / 2, y0 + _BAR_FILL / 2, name, ha="center", va="center",
