@@ -148,7 +148,7 @@ class ThreadPoolMixIn:
             self.shutdown_request(request)  # type: ignore[attr-defined]
 
     def _pool_stopping(self) -> bool:
-        return self._pool_closed or self._stop_requested  # type: ignore[attr-defined]
+        return self._pool_closed or self.stop_requested
 
     def handle_queue_full(self) -> None:
         """Called in the loop's thread when an accepted request finds the queue full.
@@ -180,9 +180,9 @@ class ThreadPoolMixIn:
     # Exception propagates and ends that worker: the pool has one fewer.
     process_request_thread = ThreadingMixIn.process_request_thread
 
-    def _request_stop(self) -> None:
-        """Also wake a process_request() waiting for a slot, so shutdown() is prompt."""
-        super()._request_stop()  # type: ignore[misc]
+    def _on_stop_requested(self) -> None:
+        """Wake a process_request() waiting for a slot, so shutdown() is prompt."""
+        super()._on_stop_requested()
         if self._pool_lock is not None:
             with self._slot_free:
                 self._slot_free.notify_all()
