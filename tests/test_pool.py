@@ -462,6 +462,7 @@ def test_thread_pool_server_close_closes_queued_requests_when_no_worker_is_left(
     pool is closed): the requests still queued are closed, none is left open."""
     closed_requests: list[Any] = []
     died = threading.Event()
+    queued = threading.Semaphore(0)
 
     class Server(pool.ThreadPoolTCPServer):
         pool_size = 1
@@ -479,6 +480,10 @@ def test_thread_pool_server_close_closes_queued_requests_when_no_worker_is_left(
             closed_requests.append(request)
             super().close_request(request)
 
+        def process_request(self, request: Any, client_address: Any) -> None:
+            super().process_request(request, client_address)
+            queued.release()
+
     hook = threading.excepthook
     threading.excepthook = lambda args: None  # the dying worker's report: expected
     server = Server((demo.LOOPBACK, 0), Exits)
@@ -488,8 +493,9 @@ def test_thread_pool_server_close_closes_queued_requests_when_no_worker_is_left(
     try:
         clients.append(Client(server, b"exit\n"))  # the worker's last request
         clients += [Client(server, b"queued %d\n" % n) for n in range(2)]
-        with server._slot_free:
-            assert server._slot_free.wait_for(lambda: len(server._queue) == 2, WAIT)
+        for _ in clients:  # the third fits once the worker has taken the first
+            assert queued.acquire(timeout=WAIT)
+        assert server.pool_status()["queued"] == 2
         server.shutdown()
         loop.join()
         server.server_close()
