@@ -39,7 +39,7 @@ BASES_313 = {"ForkingUnixStreamServer": ["ForkingMixIn", "UnixStreamServer"],
 #: and its default keeps the standard behaviour.
 ADDITIONS = {"UnixStreamServer": {"cleanup_socket"},
              "UnixDatagramServer": {"cleanup_socket"},
-             "StreamRequestHandler": {"request_deadline"}}
+             "StreamRequestHandler": {"request_deadline", "deadline_exceeded"}}
 
 
 def additions(cls: type) -> set[str]:
