@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
-__all__ = ["BaseRequestHandler", "StreamRequestHandler", "DatagramRequestHandler", "SocketWriter"]
+__all__ = ["BaseRequestHandler", "StreamRequestHandler", "DatagramRequestHandler", "SocketWriter",
+           "DeadlineReader", "RequestDeadlineExceeded"]
 
 
 class BaseRequestHandler:
