@@ -52,8 +52,6 @@ WIDTH, FONT = 8.0, 10.0
 _TITLE_FONT = 11.0
 #: Height of one step of a sequence diagram, and of its header, in inches.
 _STEP, _HEADER = 0.42, 0.9
-#: How far a state diagram's arcs bend, as a fraction of the distance they span.
-_ARC = 0.3
 #: Linux's TCP state numbers (include/net/tcp_states.h), as /proc/net/tcp
 #: writes them in hexadecimal.
 TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
@@ -313,54 +311,12 @@ def _link(ax: Axes, start: tuple[float, float], end: tuple[float, float],
                 va="bottom", fontsize=FONT)
 
 
-# -- the lifecycle ----------------------------------------------------------------------
+# -- the lifecycle (drawn in netserv.lab.statechart) ------------------------------------
 
 
 def lifecycle(transitions: Mapping[tuple[Enum, str], Enum],
               title: str = "A server's life: states and the steps between them") -> Figure:
-    """Draw a transition table ``{(state, step): next state}`` as a state diagram.
+    """Draw a transition table as a state diagram: netserv.lab.statechart.lifecycle()."""
+    from .statechart import lifecycle as draw
 
-    States stand in a row, in their Enum's order; a step to a later state
-    arcs above the row, a step back arcs below, and a step that keeps the
-    state is listed under its box. Steps between the same two states share
-    one arrow. Raises ValueError for an empty table.
-    """
-    if not transitions:
-        raise ValueError("an empty transition table has nothing to draw")
-    first_state, _step = next(iter(transitions))
-    states = list(type(first_state))
-    fig, ax = _canvas(4.2)
-    ax.text(0.1, 0.22, title, fontsize=_TITLE_FONT, weight="bold", va="center")
-    pitch = (WIDTH - 0.4) / len(states)
-    xs = {state: 0.2 + pitch * (i + 0.5) for i, state in enumerate(states)}
-    row_y, box = 2.1, min(1.3, pitch - 0.6)
-    edges: dict[tuple[Enum, Enum], list[str]] = {}
-    for (state, step), target in transitions.items():
-        edges.setdefault((state, target), []).append(step)
-    for state, x in xs.items():
-        _node(ax, x, row_y, box, state.name, "#dbe9f6")
-        loops = edges.get((state, state), [])
-        if loops:
-            ax.text(x, row_y + 0.3, "stays on:\n" + "\n".join(loops), ha="center", va="top",
-                    fontsize=FONT, color="#555555")
-    order = {state: i for i, state in enumerate(states)}
-    for (state, target), steps in edges.items():
-        if state is target:
-            continue
-        forward = order[target] > order[state]
-        # Forward steps arc above the row, steps back below it (arc3 bends to
-        # the right of the direction of travel for a negative radius; the
-        # y axis points down).
-        side = -1 if forward else 1
-        shift = 0.25 if forward else -0.25
-        start = (xs[state] + shift, row_y + side * 0.17)
-        end = (xs[target] - shift, row_y + side * 0.17)
-        ax.annotate("", xy=end, xytext=start, zorder=1,
-                    arrowprops={"arrowstyle": "-|>", "color": "#444444", "lw": 1.2,
-                                "shrinkA": 0, "shrinkB": 0,
-                                "connectionstyle": f"arc3,rad={-_ARC}"})
-        bulge = _ARC * abs(end[0] - start[0]) / 2  # the curve's midpoint, off the chord
-        ax.text((start[0] + end[0]) / 2, start[1] + side * (bulge + 0.12), " / ".join(steps),
-                ha="center", va="bottom" if forward else "top", fontsize=FONT,
-                bbox={"boxstyle": "square,pad=0.05", "facecolor": "white", "edgecolor": "none"})
-    return fig
+    return draw(transitions, title)
