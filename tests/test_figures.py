@@ -232,7 +232,7 @@ def test_every_request_is_visible_at_any_scale(drawn: Callable[[Figure], Figure]
 
 
 @pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
-@pytest.mark.parametrize("model", ["sync", "threading", pytest.param(
+@pytest.mark.parametrize("model", ["sync", "threading", "pool", "select", pytest.param(
     "forking", marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork()"))])
 def test_timeline_of_a_real_trace(model: str, drawn: Callable[[Figure], Figure]) -> None:
     tracer = trace.trace_once(model)

@@ -46,8 +46,8 @@ __all__ = ["FIGURE_WIDTH", "MIN_BAR_PIXELS", "PHASES", "Trace", "phase_of", "tim
 #: each; the word in the label is the colour's name used in the notebooks.
 PHASES: dict[str, tuple[str, str]] = {
     "accept": ("accept, verify (blue)", "#6baed6"),
-    "dispatch": ("process, finish_request (purple)", "#b39ddb"),
-    "handler": ("handler: setup, handle, finish (orange)", "#fdae6b"),
+    "dispatch": ("process_request, finish_request (purple)", "#b39ddb"),
+    "handler": ("the handler's methods (orange)", "#fdae6b"),
     "close": ("shutdown, close_request (green)", "#74c476"),
     "error": ("handle_error (red)", "#ef6548"),
     "loop": ("loop, shutdown() (grey)", "#cccccc"),
@@ -79,7 +79,7 @@ _ROW_GAP, _BAR_FILL = 0.6, 0.85
 #: Text sizes in points: never under 10 (readable at the default size).
 _FONT, _TITLE_FONT = 10.0, 11.0
 #: Average width of a character of the 10-point font, in pixels at 100 dpi.
-_CHAR_PIXELS = 6.5
+_CHAR_PIXELS = 7.0
 
 
 class Trace(Protocol):
