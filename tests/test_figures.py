@@ -247,6 +247,13 @@ def test_timeline_of_a_real_trace(model: str, drawn: Callable[[Figure], Figure])
     check_legible(fig, overlaps=False)
 
 
+def test_timeline_draws_into_a_given_axes(drawn: Callable[[Figure], Figure]) -> None:
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(NOTEBOOK_WIDTH, 6))
+    assert timeline.timeline(FakeTrace(), ax=bottom, title="given") is drawn(fig)
+    assert bottom.get_title(loc="left") == "given" and not top.collections
+    assert len(bottom.collections) == len(FakeTrace().events)
+
+
 def test_phases_are_at_most_six_and_name_their_colour() -> None:
     assert len(timeline.PHASES) <= 6
     names = {"#6baed6": "blue", "#b39ddb": "purple", "#fdae6b": "orange",

@@ -127,6 +127,10 @@ def test_events_nest_and_carry_the_request(model: str) -> None:
     assert isinstance(get.client_address, tuple) and get.client_address[0] == demo.LOOPBACK
     assert {event.client_address for event in request} == {get.client_address}
     assert all(event.end >= event.start for event in tracer.events)
+    # CPU time of the calling thread: never negative, never (beyond the clock's
+    # resolution) more than the call's wall-clock time, and not always zero.
+    assert all(0 <= event.cpu <= event.duration + 1e-3 for event in tracer.events)
+    assert any(event.cpu > 0 for event in tracer.events)
 
 
 @needs_fork
