@@ -103,20 +103,19 @@ def test_class_tree_is_derived_from_the_classes_at_call_time() -> None:
     define("EchoHandler", handler)
     define("SelectHandler")  # no common base: a handler by its name
     define("Helper")  # neither: left out
-    assert teach.class_tree(toy) == "\n".join([
-        "Servers (a class with several bases lists them all)",
-        "BaseServer",
-        "└── StreamServer",
-        "    └── PoolStreamServer(PoolMixIn, StreamServer)",
-        "",
-        "Mix-ins (listed first in a combined server's bases)",
-        "PoolMixIn",
-        "",
-        "Request handlers",
-        "BaseRequestHandler",
-        "└── EchoHandler",
-        "SelectHandler",
-    ])
+    assert teach.class_tree(toy) == """\
+Servers (a class with several bases lists them all)
+BaseServer
+└── StreamServer
+    └── PoolStreamServer(PoolMixIn, StreamServer)
+
+Mix-ins (listed first in a combined server's bases)
+PoolMixIn
+
+Request handlers
+BaseRequestHandler
+└── EchoHandler
+SelectHandler"""
     define("Later", stream)
     assert "    ├── Later" in teach.class_tree(toy)
 

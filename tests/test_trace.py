@@ -93,9 +93,8 @@ MODEL_PARAMS = [
 @contextlib.contextmanager
 def serving(server: Any) -> Iterator[Any]:
     """Trace ``server`` while it serves in a thread; stop and close it at the end."""
-    with trace.traced(server) as tracer:
-        with demo.running(server, poll_interval=0.05):
-            yield tracer
+    with trace.traced(server) as tracer, demo.running(server, poll_interval=0.05):
+        yield tracer
 
 
 def served_once(model: str, transport: str = "tcp", impl: str = "netserv",
@@ -283,7 +282,7 @@ def test_traced_handler_class_keeps_slots() -> None:
         __slots__ = ()
 
     class Slotted(socketserver.BaseRequestHandler):  # no __dict__ at all
-        __slots__ = ("request", "client_address", "server")
+        __slots__ = ("client_address", "request", "server")
 
     for handler in (SlottedHandler, Slotted):
         server = demo.make_server("sync", "udp", handler=handler)
@@ -315,9 +314,9 @@ def test_hooks_the_server_lacks_are_skipped() -> None:
 def test_a_tracer_attaches_once() -> None:
     server = demo.make_server("sync")
     try:
-        with trace.traced(server) as tracer:
-            with pytest.raises(RuntimeError, match="already attached"):
-                tracer.attach(server)
+        with trace.traced(server) as tracer, pytest.raises(RuntimeError,
+                                                           match="already attached"):
+            tracer.attach(server)
     finally:
         demo.cleanup(server)
 
