@@ -179,6 +179,7 @@ def test_connection_states_reads_both_ends() -> None:
 def test_connection_states_without_the_table(tmp_path: os.PathLike[str]) -> None:
     missing = os.path.join(tmp_path, "tcp")
     assert diagrams.connection_states(("127.0.0.1", 1), ("127.0.0.1", 2), missing) == (None, None)
+    assert diagrams.connection_states(("::1", 1), ("::1", 2)) == (None, None)  # IPv4 only
 
 
 # -- the timeline --------------------------------------------------------------------

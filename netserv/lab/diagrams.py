@@ -63,15 +63,17 @@ _PROC_NET_TCP = "/proc/net/tcp"
 # -- reading socket states -----------------------------------------------------------
 
 
+#: /proc/net/tcp writes an IPv4 address as one 32-bit number in the
+#: machine's own byte order: reversed bytes on little-endian machines.
+_LITTLE_ENDIAN = sys.byteorder == "little"
+
+
 def _hex_address(address: tuple[str, int]) -> str:
-    """127.0.0.1:8080 as /proc/net/tcp writes it: 0100007F:1F90 (on little-endian
-    machines, which write the address's four bytes in host order)."""
+    """127.0.0.1:8080 as /proc/net/tcp writes it: 0100007F:1F90 on a
+    little-endian machine. Raises OSError for anything but dotted IPv4."""
     packed = socket.inet_aton(address[0])
     host = packed[::-1].hex().upper() if _LITTLE_ENDIAN else packed.hex().upper()
     return f"{host}:{address[1]:04X}"
-
-
-_LITTLE_ENDIAN = sys.byteorder == "little"
 
 
 def connection_states(client: tuple[str, int], server: tuple[str, int],
@@ -80,10 +82,11 @@ def connection_states(client: tuple[str, int], server: tuple[str, int],
 
     ``client`` and ``server`` are the two (host, port) addresses. Reads
     Linux's /proc/net/tcp; an end that has no row (closed and gone, or not
-    yet made) is None, and so is everything on a system without that file.
-    Never raises.
+    yet made) is None, and so is everything on a system without that file
+    or for an address that is not IPv4. Never raises.
     """
     try:
+        mine, theirs = _hex_address(client), _hex_address(server)
         with open(table) as rows:
             lines = rows.readlines()[1:]
     except OSError:
@@ -93,7 +96,6 @@ def connection_states(client: tuple[str, int], server: tuple[str, int],
         fields = line.split()
         if len(fields) > 3:
             ends[fields[1], fields[2]] = TCP_STATES.get(fields[3], fields[3])
-    mine, theirs = _hex_address(client), _hex_address(server)
     return ends.get((mine, theirs)), ends.get((theirs, mine))
 
 
