@@ -248,6 +248,18 @@ def test_timeline_of_a_real_trace(model: str, drawn: Callable[[Figure], Figure])
     check_legible(fig, overlaps=False)
 
 
+def test_rows_of_the_same_name_are_numbered(drawn: Callable[[Figure], Figure]) -> None:
+    """Two forked workers each run a loop: two rows, both drawn, "child" and "child 2"."""
+    trace_ = FakeTrace()
+    worker = [Event("serve_forever", 0.0, 0.5, pid, "MainThread", 1, True, None, None, 0)
+              for pid in (trace_.server_pid + 1, trace_.server_pid + 2)]
+    trace_.events = sorted(trace_.events + worker, key=lambda e: (e.start, e.depth))
+    fig = drawn(timeline.timeline(trace_))
+    labels = [tick.get_text() for tick in fig.axes[0].get_yticklabels()]
+    assert labels == ["loop", "request 1 · loop", "request 2 · loop", "child", "child 2"]
+    assert len(fig.axes[0].collections) == len(trace_.events)
+
+
 def test_timeline_draws_into_a_given_axes(drawn: Callable[[Figure], Figure]) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(NOTEBOOK_WIDTH, 6))
     assert timeline.timeline(FakeTrace(), ax=bottom, title="given") is drawn(fig)

@@ -104,21 +104,36 @@ def phase_of(hook: str) -> str:
 
 
 def _rows(events: list[Event], server_pid: int) -> dict[str, list[Event]]:
-    """Row label -> its events: the loop's rows, each request's, then the rest."""
+    """Row label -> its events: the loop's rows, each request's, then the rest.
+
+    One row per (request, thread or process). Two rows that would have the
+    same label (two forked workers' loops, both "child") are numbered:
+    "child", "child 2".
+    """
     lane = lane_namer(events, server_pid)
-    keyed: dict[tuple[int, int, float, str], list[Event]] = {}
-    first_start: dict[tuple[int | None, tuple[int, int, str]], float] = {}
-    for event in events:  # sorted by start: the first seen is the first started
-        first_start.setdefault((event.request, event.lane_key), event.start)
-    for event in events:
-        name = lane(event)
-        start = first_start[(event.request, event.lane_key)]
-        if event.request is not None:
-            key = (1, event.request, start, f"request {event.request} · {name}")
-        else:
-            key = (0 if name == "loop" else 2, 0, start, name)
-        keyed.setdefault(key, []).append(event)
-    return {key[3]: rows for key, rows in sorted(keyed.items())}
+    rows: dict[tuple[int | None, tuple[int, int, str]], list[Event]] = {}
+    for event in events:  # sorted by start: a row's first event is its first call
+        rows.setdefault((event.request, event.lane_key), []).append(event)
+
+    def order(item: tuple[tuple[int | None, tuple[int, int, str]], list[Event]]
+              ) -> tuple[int, int, float]:
+        (request, _lane), row_events = item
+        first = row_events[0]
+        if request is not None:
+            return (1, request, first.start)
+        return (0 if lane(first) == "loop" else 2, 0, first.start)
+
+    labelled: dict[str, list[Event]] = {}
+    for (request, _lane), row_events in sorted(rows.items(), key=order):
+        name = lane(row_events[0])
+        label = name if request is None else f"request {request} · {name}"
+        count = 1
+        while label in labelled:  # a second row of the same name
+            count += 1
+            base = name if request is None else f"request {request} · {name}"
+            label = f"{base} {count}"
+        labelled[label] = row_events
+    return labelled
 
 
 def timeline(tracer: Trace, ax: Axes | None = None, title: str | None = None,
