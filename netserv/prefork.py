@@ -56,6 +56,7 @@ not see them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import select
@@ -66,7 +67,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .base import ServerSelector
 from .tcp import TCPServer
@@ -95,10 +96,19 @@ class _Slot:
     restart_at: float = 0.0  # monotonic time before which no restart happens
 
 
+if TYPE_CHECKING:
+    # For the type checker the mix-in is the server it is mixed into, so its
+    # calls of the server's methods are checked; at run time it is a plain
+    # class, as every mix-in (see netserv.base on the order of bases).
+    _Server = TCPServer
+else:
+    _Server = object
+
+
 if hasattr(os, "fork"):
     __all__ += ["PreForkMixIn", "PreForkTCPServer"]
 
-    class PreForkMixIn:
+    class PreForkMixIn(_Server):
         """Mix-in that serves requests in pre-forked worker processes. List it first.
 
         Class variables:
@@ -131,6 +141,9 @@ if hasattr(os, "fork"):
         _selector: selectors.BaseSelector | None = None
         _stop_read: int | None = None
         _stop_write: int | None = None
+        # Reaping happens in the loop's thread and in server_close()'s, which
+        # may run at the same time: one at a time, or a pidfd closes twice.
+        _reap_lock = threading.RLock()  # per server once serving starts
 
         @property
         def worker_pids(self) -> list[int]:
@@ -148,6 +161,7 @@ if hasattr(os, "fork"):
                 raise ValueError(f"{type(self).__name__} needs workers >= 1 and "
                                  f"threads_per_worker >= 1, not {self.workers} and "
                                  f"{self.threads_per_worker}")
+            self._reap_lock = threading.RLock()
             self._selector = selector
             self._stop_read, self._stop_write = os.pipe()
             self._slots = tuple(_Slot() for _ in range(self.workers))
@@ -156,8 +170,9 @@ if hasattr(os, "fork"):
 
         def _loop_ready(self, key: selectors.SelectorKey, events: int) -> None:
             """A worker's pidfd is readable: it exited. Reap it (restart it later)."""
-            if isinstance(key.data, _Slot):
-                self._reap(key.data, blocking=False)
+            if isinstance(key.data, _Slot) and key.data.pid is not None:
+                with self._reap_lock:
+                    self._reap(key.data, blocking=False)
 
         def _loop_timeout(self, poll_interval: float) -> float | None:
             """Wait no longer than until the next restart that is due."""
@@ -176,11 +191,12 @@ if hasattr(os, "fork"):
         def _loop_stop(self, selector: selectors.BaseSelector) -> None:
             """Stop every worker (gracefully, then SIGKILL) and reap it."""
             self._on_stop_requested()
-            for slot in self._slots:
-                if slot.pidfd is not None:
-                    selector.unregister(slot.pidfd)
-            self._selector = None
-            self._stop_workers()
+            with self._reap_lock:
+                for slot in self._slots:
+                    if slot.pidfd is not None:
+                        selector.unregister(slot.pidfd)
+                self._selector = None
+                self._stop_workers_locked()
             if self._stop_read is not None:
                 os.close(self._stop_read)
                 self._stop_read = None
@@ -189,7 +205,7 @@ if hasattr(os, "fork"):
 
         def service_actions(self) -> None:
             """Reap exited workers and restart those due, on every turn of the loop."""
-            super().service_actions()  # type: ignore[misc]
+            super().service_actions()
             self.collect_children()
 
         def collect_children(self, *, blocking: bool = False) -> None:
@@ -197,6 +213,10 @@ if hasattr(os, "fork"):
 
             With blocking, wait for every worker to exit and start none.
             """
+            with self._reap_lock:
+                self._collect(blocking=blocking)
+
+        def _collect(self, *, blocking: bool) -> None:
             for slot in self._slots:
                 if slot.pid is not None:
                     self._reap(slot, blocking=blocking)
@@ -209,7 +229,8 @@ if hasattr(os, "fork"):
                     self._start_worker(slot)
 
         def _reap(self, slot: _Slot, *, blocking: bool) -> None:
-            assert slot.pid is not None
+            if slot.pid is None:
+                return
             try:
                 pid, _status = os.waitpid(slot.pid, 0 if blocking else os.WNOHANG)
             except ChildProcessError:
@@ -282,7 +303,7 @@ if hasattr(os, "fork"):
                 for thread in threads:
                     thread.join()
                 status = 0
-            except BaseException:
+            except BaseException:  # noqa: BLE001 - report whatever ends a worker
                 traceback.print_exc()
             finally:
                 for stream in (sys.stdout, sys.stderr):
@@ -304,7 +325,7 @@ if hasattr(os, "fork"):
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             # Every waiting worker wakes for a new connection; those that lose
             # the race get EAGAIN from accept() instead of blocking in it.
-            self.socket.setblocking(False)  # type: ignore[attr-defined]
+            self.socket.setblocking(False)
 
         def _worker_loop(self, stop_fd: int) -> None:
             """Accept and serve until the stop pipe reports end-of-file.
@@ -314,8 +335,7 @@ if hasattr(os, "fork"):
             herd"); elsewhere every waiter wakes and all but one find
             nothing to accept.
             """
-            listening = selectors.SelectorKey(self, self.fileno(),  # type: ignore[attr-defined]
-                                              selectors.EVENT_READ, None)
+            listening = selectors.SelectorKey(self, self.fileno(), selectors.EVENT_READ, None)
             if hasattr(select, "EPOLLEXCLUSIVE"):
                 with select.epoll() as epoll:
                     epoll.register(listening.fd, select.EPOLLIN | select.EPOLLEXCLUSIVE)
@@ -340,30 +360,32 @@ if hasattr(os, "fork"):
             BaseServer's default _loop_ready does exactly that; a connection
             another worker took first makes accept() fail, which it ignores.
             """
-            super()._loop_ready(key, events)  # type: ignore[misc]
+            super()._loop_ready(key, events)
 
         # -- closing ---------------------------------------------------------
 
         def server_close(self) -> None:
             """Close the server, then stop and reap any worker still running."""
-            super().server_close()  # type: ignore[misc]
+            super().server_close()
             self._on_stop_requested()
             self._stop_workers()
 
         def _stop_workers(self) -> None:
             """Wait graceful_timeout for the workers to exit, kill the rest, reap all."""
+            with self._reap_lock:
+                self._stop_workers_locked()
+
+        def _stop_workers_locked(self) -> None:
             if any(slot.pid is not None for slot in self._slots):
                 self._wait_for_workers(time.monotonic() + self.graceful_timeout)
                 for slot in self._slots:
                     if slot.pid is not None:
                         _kill(slot.pid)
-                self.collect_children(blocking=True)
+                self._collect(blocking=True)
 
     def _kill(pid: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # exited meanwhile: reaped later
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # it exited meanwhile; waitpid() reaps it
 
     class PreForkTCPServer(PreForkMixIn, TCPServer): pass
 
