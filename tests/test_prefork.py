@@ -239,13 +239,15 @@ def test_server_close_reaps_every_worker() -> None:
         assert wait_until(lambda: len(server.worker_pids) == 2)
         ask(server)
         pids = server.worker_pids
-    finally:
         server.server_close()  # without shutdown(): it stops the loop and reaps
+        # Reaped when server_close() returns, whatever the loop is doing.
+        assert len(pids) == 2 and server.worker_pids == []
+        for pid in pids:
+            with pytest.raises(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # no zombie left
+    finally:
+        server.server_close()
         thread.join()
-    assert len(pids) == 2 and server.worker_pids == []
-    for pid in pids:
-        with pytest.raises(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)  # reaped already: no zombie left
 
 
 def test_bad_worker_counts_are_refused() -> None:
