@@ -50,9 +50,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from netserv.handlers import StreamRequestHandler  # noqa: E402
-from netserv.pool import ThreadPoolTCPServer  # noqa: E402
-from netserv.threads import ThreadingTCPServer  # noqa: E402
+from netserv.handlers import StreamRequestHandler
+from netserv.pool import ThreadPoolTCPServer
+from netserv.threads import ThreadingTCPServer
 
 #: CPU time one request of the cpu workload burns: long enough that
 #: accepting and forking are small beside it, short enough for many requests.
