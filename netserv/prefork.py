@@ -3,55 +3,40 @@
 Theory of operation
 -------------------
 ForkingMixIn forks once per request. A pre-forked server forks ``workers``
-processes once, when serving starts, and each of them runs the whole
-pipeline itself (get_request ... close_request, handle_error) on the
-listening socket they all inherited. The kernel hands each new connection to
-one of the processes waiting in accept(). This is the model of Apache's
-prefork and gunicorn's sync worker. Because the workers are processes, each
-has its own interpreter and its own GIL: a CPU-bound handler runs on as many
-cores as there are workers, which no thread-based model can do.
+processes once, when serving starts; each accepts on the listening socket
+they all inherited and runs the whole pipeline (get_request ...
+close_request, handle_error) itself: Apache's prefork, gunicorn's sync
+worker. Each worker has its own interpreter and GIL, so a CPU-bound handler
+runs on as many cores as there are workers, which threads cannot do.
 
-With ``threads_per_worker`` > 1 (gunicorn's gthread), each worker runs that
-many threads, and *each thread accepts for itself*: a worker serves up to
-threads_per_worker requests at once, and a connection it cannot take stays
-in the kernel's queue for another worker. gunicorn's gthread accepts in one
-thread and hands the connection to a pool; accepting in every thread gives
-the same bound without a hand-off between threads.
+With ``threads_per_worker`` > 1 (gunicorn's gthread) each worker runs that
+many threads, and each thread accepts for itself: the same bound as a pool
+of threads, without a hand-off between threads.
 
-The parent only supervises. Its serve_forever() loop (BaseServer's, driven
-through the loop hooks) watches the waker and one *pidfd* per worker (a
-descriptor that becomes readable when the process exits; where there is no
-pidfd, service_actions() polls waitpid(WNOHANG) every poll_interval), never
+The parent only supervises. Its serve_forever() loop (BaseServer's, through
+the loop hooks) watches the waker and one *pidfd* per worker (readable when
+the process exits; without pidfds, service_actions() polls waitpid), never
 the listening socket. It:
 
-* restarts a worker that dies. A worker that dies within
-  :data:`HEALTHY_SECONDS` of its start is crashing: the next start waits
-  ``restart_backoff`` seconds, doubling with each such crash in a row up to
-  ``restart_backoff_max``, so a handler that kills its worker on import or
-  on every request does not turn the parent into a fork loop;
+* restarts a worker that dies; one that dies within :data:`HEALTHY_SECONDS`
+  of its start is crashing, and the next start waits ``restart_backoff``
+  seconds, doubling per crash in a row up to ``restart_backoff_max``: a
+  handler that kills every worker cannot turn the parent into a fork loop;
 * stops the workers on shutdown(): every worker watches the read end of a
-  *stop pipe* in its selector; the parent closes the write end, every
-  worker sees end-of-file at once, finishes the request in hand and exits.
-  A worker still running ``graceful_timeout`` seconds later gets SIGKILL.
-  The loop ends only when every worker has been reaped (no zombies);
-* reaps, in server_close(), any worker still left;
-* cannot leave orphans: the write end of the stop pipe lives only in the
-  parent, so when the parent dies (even by SIGKILL) the kernel closes it and
-  every worker sees end-of-file, as on shutdown(). A process the parent
-  forks for other reasons inherits that write end too and delays this until
-  it exits.
+  *stop pipe*; the parent closes the write end, every worker sees
+  end-of-file at once, finishes the request in hand and exits. One still
+  running ``graceful_timeout`` seconds later gets SIGKILL. The loop returns
+  once every worker is reaped (no zombies); server_close() reaps any left;
+* leaves no orphans: only the parent holds the write end, so when it dies
+  (even by SIGKILL) the kernel closes it and the workers stop as on
+  shutdown() (a process the parent forks for other reasons inherits the
+  write end too, and delays this until it exits).
 
-Where each hook runs: get_request, verify_request, process_request,
-finish_request, the handler, shutdown_request, close_request and
-handle_error run in a worker. serve_forever, service_actions,
-collect_children, shutdown, server_close and handle_request (which serves
-one request synchronously, without workers) run in the parent. A worker
-never returns into the parent's code: it leaves with ``os._exit()``.
-
-Tracing: netserv.lab.trace wraps the server's hooks before serving starts,
-so every worker inherits the wrappers and sends its events to the parent
-through the tracer's pipe. A tracer attached after the workers started does
-not see them.
+Where each hook runs: get_request ... close_request, handle_error and the
+handler run in a worker; serve_forever, service_actions, collect_children,
+shutdown, server_close and handle_request (one request, synchronously, no
+workers) in the parent. A worker leaves with ``os._exit()``. A tracer
+(netserv.lab.trace) attached before serving starts is inherited by them.
 """
 
 from __future__ import annotations
@@ -67,9 +52,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Self
 
-from .base import ServerSelector
 from .tcp import TCPServer
 
 __all__: list[str] = []
@@ -83,6 +67,8 @@ _WORKER_FAILED = 1
 #: that a worker is never forked around a descriptor number being closed.
 #: Module-wide: it is held for microseconds, and a child never takes it.
 _STOP_LOCK = threading.Lock()
+#: Longest sleep between two checks while waiting for workers to exit.
+_POLL_MAX = 0.05
 
 
 @dataclasses.dataclass
@@ -97,9 +83,8 @@ class _Slot:
 
 
 if TYPE_CHECKING:
-    # For the type checker the mix-in is the server it is mixed into, so its
-    # calls of the server's methods are checked; at run time it is a plain
-    # class, as every mix-in (see netserv.base on the order of bases).
+    # For the type checker the mix-in is the server it is mixed into (its calls
+    # of server methods are checked); at run time it is a plain class.
     _Server = TCPServer
 else:
     _Server = object
@@ -141,9 +126,8 @@ if hasattr(os, "fork"):
         _selector: selectors.BaseSelector | None = None
         _stop_read: int | None = None
         _stop_write: int | None = None
-        # Reaping happens in the loop's thread and in server_close()'s, which
-        # may run at the same time: one at a time, or a pidfd closes twice.
-        _reap_lock = threading.RLock()  # per server once serving starts
+        # The loop's thread and server_close()'s may reap at the same time.
+        _reap_lock = threading.RLock()  # one per server once serving starts
 
         @property
         def worker_pids(self) -> list[int]:
@@ -151,16 +135,17 @@ if hasattr(os, "fork"):
             return [slot.pid for slot in self._slots if slot.pid is not None]
 
         # -- the parent's loop hooks ---------------------------------------
-
         def _loop_start(self, selector: selectors.BaseSelector) -> None:
-            """Open the stop pipe and fork the workers; watch their pidfds.
-
-            The listening socket is not registered: only workers accept.
+            """In serve_forever(): open the stop pipe, fork the workers, watch
+            their pidfds; not the listening socket (only workers accept).
+            In handle_request(): as any server (one request, here, no workers).
             """
+            if not self._in_loop_thread():
+                super()._loop_start(selector)
+                return
             if self.workers < 1 or self.threads_per_worker < 1:
-                raise ValueError(f"{type(self).__name__} needs workers >= 1 and "
-                                 f"threads_per_worker >= 1, not {self.workers} and "
-                                 f"{self.threads_per_worker}")
+                raise ValueError(f"{type(self).__name__} needs workers >= 1 and threads_per_"
+                                 f"worker >= 1, not {self.workers} and {self.threads_per_worker}")
             self._reap_lock = threading.RLock()
             self._selector = selector
             self._stop_read, self._stop_write = os.pipe()
@@ -170,19 +155,24 @@ if hasattr(os, "fork"):
 
         def _loop_ready(self, key: selectors.SelectorKey, events: int) -> None:
             """A worker's pidfd is readable: it exited. Reap it (restart it later)."""
-            if isinstance(key.data, _Slot) and key.data.pid is not None:
+            if not isinstance(key.data, _Slot):
+                super()._loop_ready(key, events)
+            elif key.data.pid is not None:
                 with self._reap_lock:
                     self._reap(key.data, blocking=False)
 
-        def _loop_timeout(self, poll_interval: float) -> float | None:
+        def _loop_timeout(self, poll_interval: float | None) -> float | None:
             """Wait no longer than until the next restart that is due."""
+            wait = super()._loop_timeout(poll_interval)
             due = [slot.restart_at for slot in self._slots if slot.pid is None]
             if not due:
-                return poll_interval
-            return max(0.0, min(poll_interval, min(due) - time.monotonic()))
+                return wait
+            until_due = max(0.0, min(due) - time.monotonic())
+            return until_due if wait is None else min(wait, until_due)
 
         def _on_stop_requested(self) -> None:
             """Close the stop pipe's write end: every worker sees end-of-file."""
+            super()._on_stop_requested()
             with _STOP_LOCK:
                 if self._stop_write is not None:
                     os.close(self._stop_write)
@@ -190,19 +180,21 @@ if hasattr(os, "fork"):
 
         def _loop_stop(self, selector: selectors.BaseSelector) -> None:
             """Stop every worker (gracefully, then SIGKILL) and reap it."""
+            super()._loop_stop(selector)
+            if self._stop_read is None:
+                return  # handle_request(), or the workers never started
             self._on_stop_requested()
             with self._reap_lock:
                 for slot in self._slots:
                     if slot.pidfd is not None:
                         selector.unregister(slot.pidfd)
                 self._selector = None
-                self._stop_workers_locked()
-            if self._stop_read is not None:
-                os.close(self._stop_read)
-                self._stop_read = None
+                self._stop_workers()
+                self._slots = ()  # nothing left to restart (handle_request() may follow)
+            os.close(self._stop_read)
+            self._stop_read = None
 
         # -- supervising -----------------------------------------------------
-
         def service_actions(self) -> None:
             """Reap exited workers and restart those due, on every turn of the loop."""
             super().service_actions()
@@ -214,21 +206,16 @@ if hasattr(os, "fork"):
             With blocking, wait for every worker to exit and start none.
             """
             with self._reap_lock:
-                self._collect(blocking=blocking)
-
-        def _collect(self, *, blocking: bool) -> None:
-            for slot in self._slots:
-                if slot.pid is not None:
+                for slot in self._slots:
                     self._reap(slot, blocking=blocking)
-            if blocking:
-                return
-            now = time.monotonic()
-            for slot in self._slots:
-                if slot.pid is None and slot.restart_at <= now:
-                    self.restarts += 1
-                    self._start_worker(slot)
+                now = time.monotonic()
+                for slot in self._slots:
+                    if not blocking and slot.pid is None and slot.restart_at <= now:
+                        self.restarts += 1
+                        self._start_worker(slot)
 
         def _reap(self, slot: _Slot, *, blocking: bool) -> None:
+            """Reap the slot's worker if it exited (or wait for it); plan its restart."""
             if slot.pid is None:
                 return
             try:
@@ -250,24 +237,20 @@ if hasattr(os, "fork"):
             slot.pid, slot.pidfd, slot.restart_at = None, None, now + delay
 
         def _wait_for_workers(self, deadline: float) -> None:
-            """Reap workers as they exit, until none is left or the deadline passes."""
+            """Reap workers as they exit, until none is left or the deadline passes.
+
+            It polls with a back-off: their pidfds are the loop's, and it may
+            run in server_close()'s thread.
+            """
             delay = 0.001
             while any(slot.pid is not None for slot in self._slots):
                 for slot in self._slots:
-                    if slot.pid is not None:
-                        self._reap(slot, blocking=False)
+                    self._reap(slot, blocking=False)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                pidfds = [s.pidfd for s in self._slots if s.pidfd is not None]
-                if pidfds:
-                    with selectors.DefaultSelector() as waiter:
-                        for fd in pidfds:
-                            waiter.register(fd, selectors.EVENT_READ)
-                        waiter.select(remaining)
-                else:
-                    time.sleep(min(delay, remaining))
-                    delay = min(2 * delay, 0.05)
+                time.sleep(min(delay, remaining))  # a worker exits in milliseconds
+                delay = min(2 * delay, _POLL_MAX)
 
         def _start_worker(self, slot: _Slot) -> None:
             """Fork one worker into ``slot`` (unless a stop was requested)."""
@@ -288,7 +271,6 @@ if hasattr(os, "fork"):
                 self._selector.register(slot.pidfd, selectors.EVENT_READ, slot)
 
         # -- the worker ------------------------------------------------------
-
         def _run_worker(self, stop_fd: int) -> NoReturn:
             """The body of a worker process; it never returns into the parent's code."""
             status = _WORKER_FAILED
@@ -311,12 +293,9 @@ if hasattr(os, "fork"):
                 os._exit(status)
 
         def _become_worker(self) -> None:
-            """Drop what belongs to the parent; make accept() non-blocking.
-
-            Without the write end here, end-of-file on the stop pipe means the
-            parent closed it or died. Ctrl-C reaches the whole process group:
-            a worker ignores it and lets the parent stop it.
-            """
+            """Drop the parent's descriptors (so end-of-file on the stop pipe means
+            the parent closed it or died); ignore Ctrl-C, which reaches the whole
+            process group: the parent stops the workers."""
             if self._stop_write is not None:
                 os.close(self._stop_write)
             for other in self._slots:
@@ -330,40 +309,22 @@ if hasattr(os, "fork"):
         def _worker_loop(self, stop_fd: int) -> None:
             """Accept and serve until the stop pipe reports end-of-file.
 
-            Where epoll has EPOLLEXCLUSIVE (Linux), a new connection wakes
-            one waiting worker thread, not all of them (the "thundering
-            herd"); elsewhere every waiter wakes and all but one find
-            nothing to accept.
+            When accept() runs out of descriptors, BaseServer pauses
+            accepting (its _loop_timeout says for how long): the worker then
+            stops watching the listening socket meanwhile, as the loop does.
             """
             listening = selectors.SelectorKey(self, self.fileno(), selectors.EVENT_READ, None)
-            if hasattr(select, "EPOLLEXCLUSIVE"):
-                with select.epoll() as epoll:
-                    epoll.register(listening.fd, select.EPOLLIN | select.EPOLLEXCLUSIVE)
-                    epoll.register(stop_fd, select.EPOLLIN)
-                    while True:
-                        for fd, _mask in epoll.poll():
-                            if fd == stop_fd:
-                                return
-                            self._worker_ready(listening, selectors.EVENT_READ)
-            with ServerSelector() as selector:
-                selector.register(listening.fd, selectors.EVENT_READ)
-                selector.register(stop_fd, selectors.EVENT_READ)
+            with _WorkerWait(listening.fd, stop_fd, self._selector_class) as wait:
                 while True:
-                    for key, _events in selector.select():
-                        if key.fd == stop_fd:
+                    paused = super()._loop_timeout(None)  # None, or seconds left paused
+                    for fd in wait.select(watch_listener=not paused, timeout=paused or None):
+                        if fd == stop_fd:
                             return
-                        self._worker_ready(listening, selectors.EVENT_READ)
-
-        def _worker_ready(self, key: selectors.SelectorKey, events: int) -> None:
-            """Accept one connection and run the whole pipeline on it.
-
-            BaseServer's default _loop_ready does exactly that; a connection
-            another worker took first makes accept() fail, which it ignores.
-            """
-            super()._loop_ready(key, events)
+                        # BaseServer's: accept one connection and run the whole
+                        # pipeline (accept() failing: another worker was first).
+                        super()._loop_ready(listening, selectors.EVENT_READ)
 
         # -- closing ---------------------------------------------------------
-
         def server_close(self) -> None:
             """Close the server, then stop and reap any worker still running."""
             super().server_close()
@@ -373,15 +334,55 @@ if hasattr(os, "fork"):
         def _stop_workers(self) -> None:
             """Wait graceful_timeout for the workers to exit, kill the rest, reap all."""
             with self._reap_lock:
-                self._stop_workers_locked()
+                if any(slot.pid is not None for slot in self._slots):
+                    self._wait_for_workers(time.monotonic() + self.graceful_timeout)
+                    for slot in self._slots:
+                        if slot.pid is not None:
+                            _kill(slot.pid)
+                    self.collect_children(blocking=True)
 
-        def _stop_workers_locked(self) -> None:
-            if any(slot.pid is not None for slot in self._slots):
-                self._wait_for_workers(time.monotonic() + self.graceful_timeout)
-                for slot in self._slots:
-                    if slot.pid is not None:
-                        _kill(slot.pid)
-                self._collect(blocking=True)
+    class _WorkerWait:
+        """A worker's wait on the listening socket and the stop pipe.
+
+        With epoll's EPOLLEXCLUSIVE (Linux) a new connection wakes one waiting
+        worker thread, not all of them (the "thundering herd"); elsewhere all
+        wake, and all but one find nothing to accept.
+        """
+
+        def __init__(self, listener: int, stop_fd: int,
+                     selector_class: type[selectors.BaseSelector]) -> None:
+            self._listener, self._watched = listener, False
+            self._epoll = select.epoll() if hasattr(select, "EPOLLEXCLUSIVE") else None
+            self._selector = selector_class()
+            self._watch(stop_fd, True)
+
+        def _watch(self, fd: int, on: bool) -> None:
+            if self._epoll is None and on:
+                self._selector.register(fd, selectors.EVENT_READ)
+            elif self._epoll is None:
+                self._selector.unregister(fd)
+            elif on:
+                exclusive = select.EPOLLEXCLUSIVE if fd == self._listener else 0
+                self._epoll.register(fd, select.EPOLLIN | exclusive)
+            else:
+                self._epoll.unregister(fd)
+
+        def select(self, watch_listener: bool, timeout: float | None) -> list[int]:
+            """The ready descriptors, watching the listener or not."""
+            if watch_listener != self._watched:
+                self._watch(self._listener, watch_listener)
+                self._watched = watch_listener
+            if self._epoll is not None:
+                return [fd for fd, _ in self._epoll.poll(-1 if timeout is None else timeout)]
+            return [key.fd for key, _ in self._selector.select(timeout)]
+
+        def __enter__(self) -> Self:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._selector.close()
+            if self._epoll is not None:
+                self._epoll.close()
 
     def _kill(pid: int) -> None:
         with contextlib.suppress(ProcessLookupError):  # exited meanwhile: reaped later

@@ -250,6 +250,17 @@ def test_server_close_reaps_every_worker() -> None:
         thread.join()
 
 
+def test_handle_request_serves_one_request_here_without_workers() -> None:
+    server = make()
+    with support.closing(server), support.client(server) as sock:
+        sock.sendall(b"one\n")
+        sock.shutdown(socket.SHUT_WR)
+        server.handle_request()
+        pid, _, echoed = support.recv_all(sock).partition(b" ")
+    assert (int(pid), echoed) == (os.getpid(), b"one\n")
+    assert server.worker_pids == []
+
+
 def test_bad_worker_counts_are_refused() -> None:
     server = make(workers=0)
     with support.closing(server), pytest.raises(ValueError, match="workers >= 1"):
@@ -275,9 +286,13 @@ def test_traced_across_workers_with_one_number_per_request() -> None:
 _PARENT = """
 import json, sys, threading
 sys.path.insert(0, sys.argv[1])
+from netserv.handlers import StreamRequestHandler
 from netserv.prefork import PreForkTCPServer
 from netserv.lab import demo
-server = demo.bind(PreForkTCPServer, "tcp", demo.LineEchoHandler)
+class Echo(StreamRequestHandler):
+    def handle(self):
+        self.wfile.write(self.rfile.readline())
+server = demo.bind(PreForkTCPServer, "tcp", Echo)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 assert demo.echo_once(server) == b"hello\\n"
 print(json.dumps([server.server_address[1], server.worker_pids]), flush=True)
