@@ -244,27 +244,14 @@ class Tracer:
         if not (isinstance(result, tuple) and len(result) == 2):
             return None
         request, client_address = result
-        if os.getpid() != self._pid:
-            return self._number_in_child(request, client_address)
-        with self._lock:
+        in_worker = os.getpid() != self._pid  # a pre-forked worker accepts for itself,
+        with contextlib.nullcontext() if in_worker else self._lock:  # and never locks
             number = self._next_request
             self._next_request += 1
             self._requests[id(request)] = (request, number)
             self._addresses[number] = client_address
-        return number
-
-    def _number_in_child(self, request: Any, client_address: Any) -> int:
-        """A pre-forked worker accepts, so it numbers its requests itself.
-
-        Another worker gives the same numbers: they travel negated (the event
-        carries the pid), and the parent gives each (pid, number) a number of
-        its own when it reads them (_renumbered). No lock: see _send_from_child.
-        """
-        number = self._next_request
-        self._next_request += 1
-        self._requests[id(request)] = (request, number)
-        self._addresses[number] = client_address
-        self._child_numbers.add(number)
+        if in_worker:
+            self._child_numbers.add(number)  # another worker gives the same: see _renumbered
         return number
 
     def _request_of(self, args: tuple[Any, ...]) -> int | None:
@@ -315,7 +302,7 @@ class Tracer:
                 self._events.extend(map(self._renumbered, self._pipe.read()))
 
     def _renumbered(self, event: Event) -> Event:
-        """A worker's own request number (negative) made one of ours (lock held)."""
+        """A number a worker gave (sent negated) made one of ours, per (pid, number)."""
         if event.request is None or event.request >= 0:
             return event
         key = (event.pid, -event.request)
