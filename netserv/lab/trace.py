@@ -55,6 +55,7 @@ Public API::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import os
@@ -120,6 +121,8 @@ class Tracer:
         self._requests: dict[int, tuple[Any, int]] = {}  # id(obj) -> (obj, number)
         self._addresses: dict[int, Any] = {}  # request number -> client address
         self._next_request = 1
+        self._child_numbers: set[int] = set()  # in a pre-forked worker: numbers it gave
+        self._worker_requests: dict[tuple[int, int], int] = {}  # (pid, its number) -> ours
         self._server: Any = None
         self._saved: dict[str, Any] = {}  # instance attributes replaced by attach()
         self._attached = False
@@ -241,11 +244,14 @@ class Tracer:
         if not (isinstance(result, tuple) and len(result) == 2):
             return None
         request, client_address = result
-        with self._lock:
+        in_worker = os.getpid() != self._pid  # a pre-forked worker accepts for itself,
+        with contextlib.nullcontext() if in_worker else self._lock:  # and never locks
             number = self._next_request
             self._next_request += 1
             self._requests[id(request)] = (request, number)
             self._addresses[number] = client_address
+        if in_worker:
+            self._child_numbers.add(number)  # another worker gives the same: see _renumbered
         return number
 
     def _request_of(self, args: tuple[Any, ...]) -> int | None:
@@ -285,13 +291,25 @@ class Tracer:
     def _send_from_child(self, event: Event) -> None:
         """Hand a child's event to the pipe; never takes the lock (see trace_pipe)."""
         if self._pipe is not None:
+            if event.request in self._child_numbers:
+                event = dataclasses.replace(event, request=-event.request)
             self._pipe.send(event)
 
     def _drain(self) -> None:
         """Read every complete event line the children have written so far."""
         with self._lock:
             if self._pipe is not None:
-                self._events.extend(self._pipe.read())
+                self._events.extend(map(self._renumbered, self._pipe.read()))
+
+    def _renumbered(self, event: Event) -> Event:
+        """A number a worker gave (sent negated) made one of ours, per (pid, number)."""
+        if event.request is None or event.request >= 0:
+            return event
+        key = (event.pid, -event.request)
+        if key not in self._worker_requests:
+            self._worker_requests[key] = self._next_request
+            self._next_request += 1
+        return dataclasses.replace(event, request=self._worker_requests[key])
 
     # -- reading -----------------------------------------------------------
 
