@@ -1,7 +1,7 @@
 # starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
 # This is the file you edit: replace each TODO with working code, then run the
-# checks (see README.md). Regenerating it overwrites your work.
-"""Exercise 04: a shared counter that many threads increment (the race, then the lock).
+# checks with `make check EX=NN` (NN: this exercise's number; see README.md).
+"""Exercise 05: a shared counter that many threads increment (the race, then the lock).
 
 The protocol, over TCP, one line per request:
 

@@ -1,4 +1,4 @@
-"""Checks for exercise 06 (see README.md): a key-value protocol.
+"""Checks for exercise 04 (see README.md): a key-value protocol.
 
 Good requests first, then every kind of bad input; after each bad request
 the check sends a good one on the same connection, to prove it still works.

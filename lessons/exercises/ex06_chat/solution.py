@@ -1,7 +1,4 @@
-# starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
-# This is the file you edit: replace each TODO with working code, then run the
-# checks (see README.md). Regenerating it overwrites your work.
-"""Exercise 05: a chat server (ThreadingMixIn): every line goes to everyone else.
+"""Exercise 06: a chat server (ThreadingMixIn): every line goes to everyone else.
 
 The protocol, over TCP, lines ending in ``\\n``:
 
@@ -25,7 +22,7 @@ table needs a lock. Do not hold the lock while sending (a slow member would
 stall everyone): copy the list of recipients under the lock, send outside it.
 
 Read first: lessons/04_concurrency.md, notebooks/08_threading.ipynb,
-netserv/threads.py; exercise 04 (the lock).
+netserv/threads.py; exercise 05 (the lock).
 """
 
 from __future__ import annotations
@@ -50,26 +47,59 @@ class ChatServer(netserv.ThreadingTCPServer):
 
     def join(self, name: bytes, wfile: Any) -> bool:
         """Add a member; False if the name is taken."""
-        # TODO: add name -> wfile to self.members under the lock; False if taken
-        raise NotImplementedError("TODO: add name -> wfile to self.members under the lock; False if taken")
+        # BEGIN SOLUTION (TODO: add name -> wfile to self.members under the lock; False if taken)
+        with self.members_lock:
+            if name in self.members:
+                return False
+            self.members[name] = wfile
+            return True
+        # END SOLUTION
 
     def leave(self, name: bytes) -> None:
         """Remove a member (nothing happens if it is not one)."""
-        # TODO: remove name from self.members under the lock
-        raise NotImplementedError("TODO: remove name from self.members under the lock")
+        # BEGIN SOLUTION (TODO: remove name from self.members under the lock)
+        with self.members_lock:
+            self.members.pop(name, None)
+        # END SOLUTION
 
     def broadcast(self, line: bytes, sender: bytes) -> None:
         """Send line to every member except sender; a member that fails is skipped."""
-        # TODO: copy the recipients under the lock, then send to each; an OSError skips that one
-        raise NotImplementedError("TODO: copy the recipients under the lock, then send to each; an OSError skips that one")
+        # BEGIN SOLUTION (TODO: copy the recipients under the lock, then send to each; an OSError skips that one)
+        with self.members_lock:
+            recipients = [wfile for name, wfile in self.members.items() if name != sender]
+        for wfile in recipients:
+            try:
+                wfile.write(line)
+            except OSError:
+                pass  # gone (reset, closed): its own thread sees EOF and says it left
+        # END SOLUTION
 
 
 class ChatHandler(netserv.StreamRequestHandler):
     """One member's connection: its name, then its lines, until it disconnects."""
 
     def handle(self) -> None:
-        # TODO: read and check the name, join, announce, welcome; relay each line; announce the leave
-        raise NotImplementedError("TODO: read and check the name, join, announce, welcome; relay each line; announce the leave")
+        # BEGIN SOLUTION (TODO: read and check the name, join, announce, welcome; relay each line; announce the leave)
+        name = self.rfile.readline().rstrip(b"\r\n")
+        if not NAME.fullmatch(name):
+            self.wfile.write(b"* bad name\n")
+            return
+        if not self.server.join(name, self.wfile):
+            self.wfile.write(b"* name taken\n")
+            return
+        try:
+            # Announce first, welcome second: a client that has its welcome
+            # knows the others were told, so nobody hears of an older join late.
+            self.server.broadcast(b"* %s joined\n" % name, sender=name)
+            self.wfile.write(b"* welcome %s\n" % name)
+            for line in self.rfile:
+                self.server.broadcast(b"%s: %s\n" % (name, line.rstrip(b"\r\n")), sender=name)
+        except OSError:
+            pass  # this member's connection broke: it leaves like any other
+        finally:
+            self.server.leave(name)
+            self.server.broadcast(b"* %s left\n" % name, sender=name)
+        # END SOLUTION
 
 
 def make_server(address: Any = ("127.0.0.1", 0)) -> ChatServer:

@@ -1,7 +1,4 @@
-# starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
-# This is the file you edit: replace each TODO with working code, then run the
-# checks (see README.md). Regenerating it overwrites your work.
-"""Exercise 06: a key-value protocol with framing and bad-input handling.
+"""Exercise 04: a key-value protocol with framing and bad-input handling.
 
 The protocol, over TCP. A request is one line of UTF-8 text ending in
 ``\\n`` (a ``\\r`` before it is ignored); each request gets exactly one reply
@@ -34,7 +31,7 @@ The store is shared by all connections (one ThreadingTCPServer): the given
 ``Store`` class does the locking.
 
 Read first: lessons/03_handlers_and_lifecycle.md, notebooks/05_request_handlers.ipynb
-(framing: readline on a byte stream), exercise 01.
+(framing: readline on a byte stream), exercise 02.
 """
 
 from __future__ import annotations
@@ -75,16 +72,59 @@ class Store:
 
 def execute(store: Store, line: str) -> str:
     """The reply (without newline) to one request line (already decoded, ending removed)."""
-    # TODO: split the line into command and arguments; check them; run the command on store
-    raise NotImplementedError("TODO: split the line into command and arguments; check them; run the command on store")
+    # BEGIN SOLUTION (TODO: split the line into command and arguments; check them; run the command on store)
+    if not line:
+        return "ERR empty line"
+    command, _, rest = line.partition(" ")
+    command = command.upper()
+    if command not in USAGE:
+        return "ERR unknown command"
+    if command == "SET":
+        key, _, value = rest.partition(" ")
+        args_ok = bool(key) and bool(value)
+    else:
+        key, value = rest, ""
+        args_ok = (bool(key) and " " not in key) if command != "QUIT" else not rest
+    if not args_ok:
+        return f"ERR usage: {USAGE[command]}"
+    if len(key.encode()) > MAX_KEY:
+        return "ERR key too long"
+    if command == "SET":
+        store.set(key, value)
+        return "OK"
+    if command == "GET":
+        found = store.get(key)
+        return "NOT_FOUND" if found is None else f"VALUE {found}"
+    if command == "DEL":
+        return "DELETED" if store.delete(key) else "NOT_FOUND"
+    return "BYE"
+    # END SOLUTION
 
 
 class KVHandler(netserv.StreamRequestHandler):
     """One connection: read bounded lines, decode, execute, reply; stop after QUIT."""
 
     def handle(self) -> None:
-        # TODO: readline(MAX_LINE + 1) until EOF; too long -> reply and stop; not utf-8 -> reply; else execute
-        raise NotImplementedError("TODO: readline(MAX_LINE + 1) until EOF; too long -> reply and stop; not utf-8 -> reply; else execute")
+        # BEGIN SOLUTION (TODO: readline(MAX_LINE + 1) until EOF; too long -> reply and stop; not utf-8 -> reply; else execute)
+        while True:
+            raw = self.rfile.readline(MAX_LINE + 1)
+            if not raw:
+                return  # the client closed
+            if len(raw) > MAX_LINE:
+                self.wfile.write(b"ERR line too long\n")
+                return  # the rest of that line would read as requests: close
+            if not raw.endswith(b"\n"):
+                return  # a partial request cut by the client's close: not a request
+            try:
+                line = raw.rstrip(b"\n").removesuffix(b"\r").decode("utf-8")
+            except UnicodeDecodeError:
+                self.wfile.write(b"ERR not utf-8\n")
+                continue
+            reply = execute(self.server.store, line)
+            self.wfile.write(reply.encode("utf-8") + b"\n")
+            if reply == "BYE":
+                return
+        # END SOLUTION
 
 
 class KVServer(netserv.ThreadingTCPServer):

@@ -1,4 +1,4 @@
-"""Exercise 02: a tiny command service over UDP (DatagramRequestHandler).
+"""Exercise 03: a tiny command service over UDP (DatagramRequestHandler).
 
 The protocol: one request datagram, one reply datagram.
 

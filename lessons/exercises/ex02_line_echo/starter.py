@@ -1,4 +1,7 @@
-"""Exercise 01: a numbered, upper-casing line echo (StreamRequestHandler).
+# starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
+# This is the file you edit: replace each TODO with working code, then run the
+# checks with `make check EX=NN` (NN: this exercise's number; see README.md).
+"""Exercise 02: a numbered, upper-casing line echo (StreamRequestHandler).
 
 The protocol, one TCP connection at a time:
 
@@ -26,16 +29,8 @@ class NumberedUpperHandler(netserv.StreamRequestHandler):
     """Serves one connection: reads lines from self.rfile, writes replies to self.wfile."""
 
     def handle(self) -> None:
-        # BEGIN SOLUTION (TODO: read lines from self.rfile; reply b"<n> <LINE>\n" to each; stop after QUIT)
-        number = 0  # per connection: a new handler object serves each connection
-        for line in self.rfile:  # one line per iteration, whatever the TCP segments
-            number += 1
-            text = line.rstrip(b"\r\n")
-            if text.upper() == b"QUIT":
-                self.wfile.write(b"%d BYE\n" % number)
-                return  # the server closes the connection after handle()
-            self.wfile.write(b"%d %s\n" % (number, text.upper()))
-        # END SOLUTION
+        # TODO: read lines from self.rfile; reply b"<n> <LINE>\n" to each; stop after QUIT
+        raise NotImplementedError("TODO: read lines from self.rfile; reply b\"<n> <LINE>\\n\" to each; stop after QUIT")
 
 
 def make_server(address: Any = ("127.0.0.1", 0)) -> netserv.TCPServer:

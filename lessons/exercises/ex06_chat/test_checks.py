@@ -1,4 +1,4 @@
-"""Checks for exercise 05 (see README.md): a chat server.
+"""Checks for exercise 06 (see README.md): a chat server.
 
 Every wait is on a line from the server (with a timeout): "* welcome" tells
 a client that it is a member, so the checks never sleep to let a join happen.

@@ -1,4 +1,4 @@
-"""Checks for exercise 01 (see README.md): a numbered, upper-casing line echo.
+"""Checks for exercise 02 (see README.md): a numbered, upper-casing line echo.
 
 Each check starts your server on 127.0.0.1 (port 0), talks to it over a real
 socket and looks at the replies byte for byte.

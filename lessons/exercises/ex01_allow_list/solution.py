@@ -1,4 +1,4 @@
-"""Exercise 03: an allow-list in verify_request.
+"""Exercise 01: an allow-list in verify_request.
 
 ``AllowListServer(address, handler, allowed=[...])`` serves only clients
 whose IP address is in ``allowed``. Each entry is an address

@@ -1,4 +1,4 @@
-"""Exercise 04: a shared counter that many threads increment (the race, then the lock).
+"""Exercise 05: a shared counter that many threads increment (the race, then the lock).
 
 The protocol, over TCP, one line per request:
 

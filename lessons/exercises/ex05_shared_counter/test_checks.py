@@ -1,4 +1,4 @@
-"""Checks for exercise 04 (see README.md): a counter shared by handler threads.
+"""Checks for exercise 05 (see README.md): a counter shared by handler threads.
 
 A race shows only when two threads are between the read and the write at
 the same moment, which may take many tries. The first check makes it

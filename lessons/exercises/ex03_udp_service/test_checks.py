@@ -1,4 +1,4 @@
-"""Checks for exercise 02 (see README.md): a command service over UDP.
+"""Checks for exercise 03 (see README.md): a command service over UDP.
 
 A datagram client sends one request and waits (with a timeout) for one reply.
 """

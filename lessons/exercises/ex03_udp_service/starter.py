@@ -1,7 +1,7 @@
 # starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
 # This is the file you edit: replace each TODO with working code, then run the
-# checks (see README.md). Regenerating it overwrites your work.
-"""Exercise 02: a tiny command service over UDP (DatagramRequestHandler).
+# checks with `make check EX=NN` (NN: this exercise's number; see README.md).
+"""Exercise 03: a tiny command service over UDP (DatagramRequestHandler).
 
 The protocol: one request datagram, one reply datagram.
 

@@ -1,7 +1,7 @@
 # starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
 # This is the file you edit: replace each TODO with working code, then run the
-# checks (see README.md). Regenerating it overwrites your work.
-"""Exercise 03: an allow-list in verify_request.
+# checks with `make check EX=NN` (NN: this exercise's number; see README.md).
+"""Exercise 01: an allow-list in verify_request.
 
 ``AllowListServer(address, handler, allowed=[...])`` serves only clients
 whose IP address is in ``allowed``. Each entry is an address

@@ -1,4 +1,4 @@
-"""Checks for exercise 03 (see README.md): an allow-list in verify_request.
+"""Checks for exercise 01 (see README.md): an allow-list in verify_request.
 
 Clients connect to the server on 127.0.0.1 *from* different loopback
 addresses: Linux routes all of 127.0.0.0/8 to the loopback interface, so a
