@@ -44,6 +44,13 @@ def test_line_endings_are_stripped_and_empty_lines_answered(exercise, serve, con
         assert client.ask(b"\n") == b"2 \n"
 
 
+def test_only_the_line_ending_is_removed(exercise, serve, connect):
+    # Spaces and tabs are part of the line: strip() would remove them too.
+    with serve(exercise.make_server()) as server, connect(server.server_address) as client:
+        assert client.ask(b"  two  spaces\t\r\n") == b"1   TWO  SPACES\t\n"
+        assert client.ask(b" \n") == b"2  \n"
+
+
 def test_bytes_that_are_not_utf8_pass_unchanged(exercise, serve, connect):
     with serve(exercise.make_server()) as server, connect(server.server_address) as client:
         assert client.ask(b"caf\xc3\xa9 \xff\xfe\n") == b"1 CAF\xc3\xa9 \xff\xfe\n"

@@ -7,6 +7,13 @@ that holds the first thread there until a second one arrives (or until
 ``GATE_SECONDS`` pass, which is what happens when a lock keeps the second
 one out). So the racy version loses an increment on the first try, and the
 locked version is merely slowed down.
+
+The reply must be the value this increment wrote, not whatever the counter
+holds a moment later. The second check watches every read and write of
+``server.count``: the first time a thread reads the count right after writing
+it, the read waits until another thread writes (or ``GATE_SECONDS`` pass).
+A read made after the lock was released then sees the other thread's value,
+and two clients get the same reply; a read inside the lock merely waits.
 """
 
 import threading
@@ -49,6 +56,38 @@ class Gate:
             self.inside -= 1
 
 
+class WatchedCount:
+    """A data descriptor for CounterServer.count that delays a thread's read-after-own-write."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value = 0
+        self.last_writer = None
+        self.delayed = False
+        self.other_wrote = threading.Event()
+
+    def __get__(self, server, owner=None):
+        if server is None:
+            return self
+        me = threading.get_ident()
+        with self._lock:
+            delay = self.last_writer == me and not self.delayed
+            if delay:
+                self.delayed = True
+                self.other_wrote.clear()
+        if delay:
+            self.other_wrote.wait(GATE_SECONDS)
+        with self._lock:
+            return self.value
+
+    def __set__(self, server, value) -> None:
+        with self._lock:
+            if self.last_writer is not None and self.last_writer != threading.get_ident():
+                self.other_wrote.set()
+            self.last_writer = threading.get_ident()
+            self.value = value
+
+
 def test_one_client_counts(exercise, serve, connect):
     with serve(exercise.make_server()) as server, connect(server.server_address) as client:
         assert client.ask(b"GET\n") == b"0\n"
@@ -77,9 +116,21 @@ def test_two_threads_never_inside_at_once(exercise, serve, connect, monkeypatch)
             assert a.ask(b"GET\n") == b"2\n"
 
 
+def test_each_reply_is_the_value_this_increment_wrote(exercise, serve, connect, monkeypatch):
+    monkeypatch.setattr(exercise.CounterServer, "count", WatchedCount(), raising=False)
+    with serve(exercise.make_server()) as server:
+        with connect(server.server_address) as a, connect(server.server_address) as b:
+            a.send(b"INCR\n")  # if a reads the count after unlocking, it waits there...
+            b.send(b"INCR\n")  # ...until b's increment has written 2
+            replies = sorted([a.line(), b.line()])
+            assert replies == [b"1\n", b"2\n"], (
+                "two increments got the same reply: read the new value while you still hold "
+                "the lock (or return the value you computed)")
+
+
 def test_many_clients_lose_nothing(exercise, serve, connect):
     clients, increments = 6, 60
-    errors = []
+    errors, replies = [], []
 
     def hammer(address):
         try:
@@ -87,7 +138,10 @@ def test_many_clients_lose_nothing(exercise, serve, connect):
                 for _ in range(increments):
                     client.send(b"INCR\n")
                 for _ in range(increments):
-                    if not client.line().strip().isdigit():
+                    reply = client.line().strip()
+                    if reply.isdigit():
+                        replies.append(int(reply))
+                    else:
                         errors.append("a reply to INCR was not a number")
         except OSError as exc:
             errors.append(repr(exc))
@@ -102,3 +156,5 @@ def test_many_clients_lose_nothing(exercise, serve, connect):
         assert errors == []
         with connect(server.server_address) as client:
             assert client.ask(b"GET\n") == b"%d\n" % (clients * increments)
+        assert sorted(replies) == list(range(1, clients * increments + 1)), (
+            "every INCR must get its own new value: some replies repeat")

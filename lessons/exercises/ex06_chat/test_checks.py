@@ -71,24 +71,43 @@ def test_bad_and_taken_names_are_refused(exercise, serve, connect):
                 assert alice.line() == b"* bob joined\n"
 
 
-def test_a_client_that_vanishes_does_not_break_the_others(exercise, serve, connect):
+def test_a_client_that_vanishes_is_announced_gone(exercise, serve, connect):
     with serve(exercise.make_server()) as server:
         with join(connect, server, b"alice") as alice, join(connect, server, b"bob") as bob:
             assert alice.line() == b"* bob joined\n"
             carol = join(connect, server, b"carol")
             assert alice.line() == bob.line() == b"* carol joined\n"
-            # Close with a reset (SO_LINGER 0): carol's socket is gone, not politely closed.
+            # Close with a reset (SO_LINGER 0): carol's socket is gone, not politely closed,
+            # and her handler's next read raises ConnectionResetError: she must leave anyway.
             carol.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             carol.close()
-            for n in range(5):  # some of these may be sent to carol before she is noticed gone
-                alice.send(b"message %d\n" % n)
-            received = [bob.line() for _ in range(6)]  # and, somewhere, carol's leave
-            assert b"* carol left\n" in received
-            received.remove(b"* carol left\n")
-            assert received == [b"alice: message %d\n" % n for n in range(5)]
-            assert alice.line() == b"* carol left\n"
-            bob.send(b"still here\n")
-            assert alice.line() == b"bob: still here\n"
+            assert alice.line() == bob.line() == b"* carol left\n", (
+                "a member whose connection broke must leave like one that said goodbye")
+            alice.send(b"still here\n")
+            assert bob.line() == b"alice: still here\n"
+
+
+class BrokenWriter:
+    """A member's wfile whose connection is gone: every write fails."""
+
+    def write(self, data):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_failed_send_skips_only_that_member(exercise, serve, connect):
+    with serve(exercise.make_server()) as server:
+        with join(connect, server, b"alice") as alice:
+            # A member whose socket is already gone, listed before bob.
+            assert server.join(b"ghost", BrokenWriter())
+            with join(connect, server, b"bob") as bob:
+                assert alice.line() == b"* bob joined\n"
+                for n in range(3):
+                    alice.send(b"message %d\n" % n)
+                assert [bob.line() for _ in range(3)] == [b"alice: message %d\n" % n
+                                                        for n in range(3)], (
+                    "a send that fails for one member must not stop the others' messages")
+                bob.send(b"hi\n")
+                assert alice.line() == b"bob: hi\n"
 
 
 def test_disconnect_before_naming_is_silent(exercise, serve, connect):
