@@ -13,7 +13,8 @@ lessons/exercises/exNN_name/ (new ones are covered as soon as they exist):
 * they fail, with failures, on every module in its ``wrong/`` folder: whole
   copies of solution.py, each with one plausible mistake named in the first
   line of its docstring. A wrong variant that passes means a check is too
-  lax;
+  lax. One failure is the proof, so these runs skip an exercise's remaining
+  checks after its first failure (see lessons/exercises/conftest.py);
 * the committed ``starter.py`` is what tools/make_starters.py generates.
 
 **Student work is never an input.** A student completes ``starter.py`` in
@@ -147,6 +148,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, 
         mapping = tmp / f"{run}.json"
         mapping.write_text(json.dumps(files), encoding="utf-8")
         env = dict(os.environ, NETSERV_EXERCISE_MAP=str(mapping))
+        if run.startswith("wrong-"):
+            env["NETSERV_EXERCISE_FAIL_FAST"] = "1"  # one failing check is the proof
         log = open(tmp / f"{run}.log", "w+", encoding="utf-8")
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", *(str(EXERCISES / name) for name in files),

@@ -18,7 +18,10 @@ The course's proof (tests/test_exercises.py) tests other files: a starter
 generated afresh into a temporary folder, and each wrong variant in
 ``wrong/``. It names them in a JSON file, ``{"exNN_name": "/path/to/module.py"}``,
 given in ``NETSERV_EXERCISE_MAP``; when that variable is set it decides, and a
-student's own starter.py is never read.
+student's own starter.py is never read. For a wrong variant one failing check
+is the proof, so with ``NETSERV_EXERCISE_FAIL_FAST=1`` the checks of an
+exercise after its first failure are skipped (a variant that hangs a server
+costs one client timeout, not one per check).
 
 **When the checks run.** Only when the command line names
 ``lessons/exercises`` or a path inside it (as above): see lessons/conftest.py.
@@ -55,6 +58,7 @@ import pytest
 TARGET_VARIABLE = "NETSERV_EXERCISE_TARGET"
 TARGETS = ("starter", "solution")
 MAP_VARIABLE = "NETSERV_EXERCISE_MAP"
+FAIL_FAST_VARIABLE = "NETSERV_EXERCISE_FAIL_FAST"
 
 #: Seconds a test may wait for the server loop to stop at the end of a block:
 #: shutdown() is prompt in netserv, so only a handler stuck in a call can
@@ -67,6 +71,24 @@ def target_name() -> str:
     if name not in TARGETS:
         raise pytest.UsageError(f"{TARGET_VARIABLE}={name!r}: choose one of {', '.join(TARGETS)}")
     return name
+
+
+# -- fail fast (the proof against wrong variants) -------------------------------
+
+_failed: set[str] = set()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if os.environ.get(FAIL_FAST_VARIABLE) and item.path.parent.name in _failed:
+        pytest.skip(f"{FAIL_FAST_VARIABLE}: an earlier check of this exercise failed")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.failed:
+        _failed.add(item.path.parent.name)
+    return report
 
 
 # -- the file under test --------------------------------------------------------
