@@ -215,10 +215,15 @@ def imports(tree: ast.AST) -> list[tuple[str, bool]]:
     """(top-level package, imported at module level?) for every absolute import."""
     found = []
     inside_function: set[int] = set()
+    type_checking_only: set[int] = set()  # under `if TYPE_CHECKING:`: never imported at run time
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             inside_function |= {id(child) for child in ast.walk(node) if child is not node}
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            type_checking_only |= {id(child) for stmt in node.body for child in ast.walk(stmt)}
     for node in ast.walk(tree):
+        if id(node) in type_checking_only:
+            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
