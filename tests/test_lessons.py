@@ -13,7 +13,9 @@ what the snippet printed with it line by line. Answers that depend on the
 machine (a number of calls, a throughput) open with prose instead, and then
 only "it runs and prints something" is checked.
 
-Each page needs at least MIN_CHALLENGES challenges with folded answers.
+Each page needs at least MIN_CHALLENGES folded answers (``<details>`` with a
+summary "Answer") and the words "Predict, then check"; only challenges in the
+format above are run.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ CHALLENGE = re.compile(
     r"^### (?P<title>.+?)\n.*?```python\n(?P<code>.*?)```\n.*?"
     r"<details><summary>Answer</summary>\n\n(?P<answer>.*?)</details>", re.M | re.S)
 PLAIN_BLOCK = re.compile(r"\A```\n(.*?)```\n", re.S)
+FOLDED_ANSWER = re.compile(r"<details>\s*<summary>\s*Answer", re.I)
 
 
 def challenges(page: pathlib.Path) -> list[tuple[str, str, str]]:
@@ -54,10 +57,12 @@ CASES = [(page, *challenge) for page in PAGES for challenge in challenges(page)]
 
 @pytest.mark.parametrize("page", PAGES, ids=[page.name for page in PAGES])
 def test_every_lesson_page_has_challenges(page: pathlib.Path) -> None:
-    found = challenges(page)
-    assert len(found) >= MIN_CHALLENGES, (
-        f"{page.name}: {len(found)} in-lesson challenges (predict, then check) with a folded "
-        f"answer; it needs {MIN_CHALLENGES}")
+    text = page.read_text(encoding="utf-8")
+    answers = len(FOLDED_ANSWER.findall(text))
+    assert "predict, then check" in text.lower(), f"{page.name}: no in-lesson challenges"
+    assert answers >= MIN_CHALLENGES, (
+        f"{page.name}: {answers} folded answers (<details><summary>Answer</summary>); "
+        f"in-lesson challenges need at least {MIN_CHALLENGES}")
 
 
 @pytest.mark.timeout(SNIPPET_TIMEOUT + 30)
