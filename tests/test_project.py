@@ -154,7 +154,8 @@ def test_makefile_lab_allows_root_by_itself(tmp_path: pathlib.Path) -> None:
     assert "--ServerApp.ip=127.0.0.1" in command[0]
     if os.getuid() == 0:
         assert "--allow-root" in command[0].split(), "as root, make lab adds --allow-root itself"
-        said = [line for line in done.stdout.splitlines() if "allow-root" in line and line != command[0]]
+        said = [line for line in done.stdout.splitlines()
+                if "allow-root" in line and line != command[0]]
         assert len(said) == 1, "and says so in one line"
     else:
         assert "--allow-root" not in command[0].split()
