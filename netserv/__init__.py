@@ -37,9 +37,8 @@ import os
 import socket
 
 from .base import BaseServer, ServerState
-from .forking import *  # noqa: F403 - the Forking* names exist only where fork() does
-from .handlers import (BaseRequestHandler, DatagramRequestHandler, SocketWriter,
-                       StreamRequestHandler)
+from .forking import *  # the Forking* names exist only where fork() does
+from .handlers import BaseRequestHandler, DatagramRequestHandler, SocketWriter, StreamRequestHandler
 from .tcp import TCPServer
 from .threads import ThreadingMixIn, ThreadingTCPServer, ThreadingUDPServer
 from .udp import TruncatedDatagram, UDPServer, is_truncated

@@ -52,7 +52,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .accepting import ACCEPT_EXHAUSTED_ERRNOS, DEFAULT_ACCEPT_BACKOFF, AcceptPause
 from .lifecycle import STOP_REQUESTED, TRANSITIONS, Lifecycle, ServerState, Waker
@@ -153,6 +153,13 @@ class BaseServer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _check_mixin_order(cls)
+
+    if TYPE_CHECKING:
+        # Defined by the transports (TCPServer and its subclasses); the loop
+        # and handle_request() call them, as the standard module's do.
+        def fileno(self) -> int: ...
+
+        def get_request(self) -> tuple[Any, Any]: ...
 
     @property
     def state(self) -> ServerState:

@@ -53,14 +53,15 @@ import time
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import TYPE_CHECKING, Any
 
-from .events import (Connection, EventHandler, LineEchoHandler, LineHandler, StateRow,
-                     format_state_table)
+from .events import Connection, EventHandler, LineEchoHandler, LineHandler, format_state_table
 from .tcp import TCPServer
 
 __all__ = ["Connection", "EventDrivenMixIn", "EventDrivenTCPServer", "EventHandler",
            "LineEchoHandler", "LineHandler", "format_state_table"]
 
 if TYPE_CHECKING:
+    from .events import StateRow
+
     # The host the mix-in is combined with: a stream server. A base for the
     # type checker only; at run time the mix-in derives from object.
     _Host = TCPServer

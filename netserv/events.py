@@ -145,7 +145,8 @@ class EventHandler:
     __slots__ = ("connection", "server", "request", "client_address")
 
     #: Methods netserv.lab.trace records for handlers of this kind.
-    traced_hooks = ("connection_made", "data_received", "eof_received", "connection_lost")
+    traced_hooks: tuple[str, ...] = ("connection_made", "data_received", "eof_received",
+                                     "connection_lost")
 
     def __init__(self, connection: Connection, server: ConnectionTable) -> None:
         self.connection = connection
@@ -196,7 +197,7 @@ class LineHandler(EventHandler):
 
     __slots__ = ("_partial",)
 
-    traced_hooks = EventHandler.traced_hooks + ("line_received", "line_too_long")
+    traced_hooks = (*EventHandler.traced_hooks, "line_received", "line_too_long")
 
     max_line_length = DEFAULT_MAX_LINE_LENGTH
 
@@ -273,5 +274,5 @@ def format_state_table(rows: Sequence[Mapping[str, object]]) -> str:
 
     table = [columns] + [[cell(row[name]) for name in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    return "\n".join("  ".join(text.rjust(width) for text, width in zip(line, widths))
+    return "\n".join("  ".join(text.rjust(width) for text, width in zip(line, widths, strict=True))
                      for line in table)

@@ -20,9 +20,10 @@ from typing import Any
 
 import pytest
 
+from netserv.accepting import DEFAULT_ACCEPT_BACKOFF
+
 import support
 from fdlimit import no_free_descriptors
-from netserv.accepting import DEFAULT_ACCEPT_BACKOFF
 
 #: Seconds with descriptors exhausted, per server: ten back-offs.
 WINDOW = 10 * DEFAULT_ACCEPT_BACKOFF

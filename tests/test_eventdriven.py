@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 import netserv
-import support
 from netserv import eventdriven
-from netserv.lab import demo
 from netserv.eventdriven import EventDrivenTCPServer, LineEchoHandler, LineHandler
+from netserv.lab import demo
+
+import support
 
 #: Seconds any wait in these tests may take before the test fails.
 WAIT = 10.0

@@ -17,11 +17,12 @@ import time
 
 import pytest
 
-import support
-from fdlimit import no_free_descriptors
 from netserv import ServerState
 from netserv.lab import demo
 from netserv.lifecycle import TRANSITIONS, Lifecycle, describe_transitions
+
+import support
+from fdlimit import no_free_descriptors
 
 STEPS = sorted({step for _state, step in TRANSITIONS})
 
