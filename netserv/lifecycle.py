@@ -23,8 +23,8 @@ The table says what used to be separate flags:
   and a step into CLOSED sets it, so shutdown() after server_close() returns
   at once, served or not.
 
-``python -m netserv.lifecycle`` prints the table; :func:`describe_transitions`
-gives the same text for documents and figures.
+:func:`describe_transitions` gives the table as text, one line per move, for
+documents and figures (docs/differences.md shows it).
 
 The :class:`Waker` is how a stop request reaches a loop blocked in select():
 the loop watches one end of a socket pair, shutdown() writes to the other.
@@ -198,7 +198,3 @@ class Waker:
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
-
-
-if __name__ == "__main__":
-    print(describe_transitions())
