@@ -17,8 +17,8 @@ The loop is BaseServer's serve_forever(), every model's. This mix-in changes
 only what it watches and what a ready socket means, through its hooks::
 
     _loop_start         -> watch the listening socket and every connection
-    _loop_timeout       -> close connections idle longer than idle_timeout;
-                           wait no longer than until the next such check
+    _loop_timeout       -> close connections idle longer than idle_timeout or
+                           past their handler's deadline; wait until the next check
     _loop_ready(key)    -> listening socket: accept, as every server does
                            (process_request adds a Connection and calls the
                            handler's connection_made())
@@ -26,17 +26,15 @@ only what it watches and what a ready socket means, through its hooks::
                            writable connection: send the pending output
     _loop_stop          -> forget the loop's selector; the table stays
 
-Writing without blocking. ``send()`` tries ``socket.send()`` at once; what
-the kernel did not take is kept in the connection's ``outbuf``, and only then
-is the socket watched for EVENT_WRITE (watching it always would wake the loop
-for every connection that *could* be written to: almost all of them).
+Writing never blocks: what ``socket.send()`` did not take waits in the
+connection's ``outbuf``, and only then is the socket watched for EVENT_WRITE.
 
-Limits, so that one client cannot eat a single thread's memory:
-``max_pending_output``: beyond it the loop stops reading that connection
-(``pause_reading()``) until half has drained (``resume_reading()``), so a
-client that never reads is slowed by TCP flow control; ``idle_timeout``:
-a connection silent in both directions this long is closed
-(connection_lost() gets a TimeoutError); ``max_line_length``: see LineHandler.
+Limits, so that one client cannot eat a single thread's memory: beyond
+``max_pending_output`` unsent, the loop stops reading that connection until
+half has drained (TCP flow control slows a client that never reads);
+``idle_timeout``: a connection silent both ways this long is closed
+(connection_lost() gets a TimeoutError); ``max_line_length``,
+``request_deadline``: see LineHandler.
 
 Errors: an Exception from a handler method goes to handle_error() and closes
 *that* connection only; anything else closes it and propagates out of
@@ -53,7 +51,15 @@ import time
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import TYPE_CHECKING, Any
 
-from .events import Connection, EventHandler, LineEchoHandler, LineHandler, format_state_table
+from .events import (
+    Connection,
+    EventHandler,
+    LineEchoHandler,
+    LineHandler,
+    format_state_table,
+    overdue,
+    shortest_limit,
+)
 from .tcp import TCPServer
 
 __all__ = ["Connection", "EventDrivenMixIn", "EventDrivenTCPServer", "EventHandler",
@@ -80,8 +86,9 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 #: few send buffers; a slow but steady reader never reaches it, a stopped one does.
 DEFAULT_MAX_PENDING_OUTPUT = 256 * 1024
 
-#: Scans for idle connections per idle_timeout: one is closed between 1 and
-#: 1.25 idle_timeouts after its last byte, and a scan of the table is cheap.
+#: Scans of the table per limit (idle_timeout, or the handler's shorter
+#: request_deadline): a connection is closed between 1 and 1.25 times the
+#: limit, and a scan of the table is cheap.
 IDLE_CHECKS_PER_TIMEOUT = 4
 
 
@@ -150,9 +157,10 @@ class EventDrivenMixIn(_Host):
         super()._loop_start(selector)
         self._selector = selector
         for conn in self.connections.values():
-            selector.register(conn.sock, self._events(conn) or EVENT_READ, conn)
-        if self.idle_timeout is not None:
-            self._next_idle_check = time.monotonic() + self.idle_timeout / IDLE_CHECKS_PER_TIMEOUT
+            selector.register(conn.sock, conn.events() or EVENT_READ, conn)
+        limit = shortest_limit(self.idle_timeout, self.RequestHandlerClass)
+        if limit is not None:
+            self._next_idle_check = time.monotonic() + limit / IDLE_CHECKS_PER_TIMEOUT
 
     def _loop_ready(self, key: selectors.SelectorKey, events: int) -> None:
         """One ready socket: the listening one accepts; a connection reads or writes."""
@@ -169,13 +177,14 @@ class EventDrivenMixIn(_Host):
             self._read_ready(conn)
 
     def _loop_timeout(self, poll_interval: float | None) -> float | None:
-        """Close idle connections when a check is due; wait at most until the next."""
+        """Close idle and overdue connections when a scan is due; wait until the next."""
         wait = super()._loop_timeout(poll_interval)
-        if self.idle_timeout is None:
+        limit = shortest_limit(self.idle_timeout, self.RequestHandlerClass)
+        if limit is None:
             return wait
         now = time.monotonic()
         if now >= self._next_idle_check:
-            self._next_idle_check = now + self.idle_timeout / IDLE_CHECKS_PER_TIMEOUT
+            self._next_idle_check = now + limit / IDLE_CHECKS_PER_TIMEOUT
             if self.connections:
                 self.close_idle_connections(now)
         until_check = self._next_idle_check - now
@@ -242,17 +251,10 @@ class EventDrivenMixIn(_Host):
         else:
             self._watch(conn)
 
-    def _events(self, conn: Connection) -> int:
-        """The events that matter for conn now (0 only for a connection about to close)."""
-        events = EVENT_READ if conn.reading and not conn.closing else 0
-        if conn.outbuf:
-            events |= EVENT_WRITE
-        return events
-
     def _watch(self, conn: Connection) -> None:
         """Tell the running loop's selector (if any: the next loop's
         _loop_start() registers each connection) which events matter now."""
-        events = self._events(conn)
+        events = conn.events()
         if events and self._selector is not None:
             self._selector.modify(conn.sock, events, conn)
 
@@ -349,14 +351,10 @@ class EventDrivenMixIn(_Host):
             self.shutdown_request(conn.sock)
 
     def close_idle_connections(self, now: float) -> None:
-        """Close every connection without traffic for idle_timeout seconds."""
-        assert self.idle_timeout is not None
-        oldest_allowed = now - self.idle_timeout
-        idle = [conn for conn in self.connections.values()
-                if conn.last_active < oldest_allowed]
-        for conn in idle:
-            self.close_connection(conn, TimeoutError(
-                f"no traffic for {self.idle_timeout} s (idle_timeout)"))
+        """Close every connection silent for idle_timeout seconds, or past its
+        handler's deadline (LineHandler.request_deadline): see events.overdue()."""
+        for conn, error in overdue(self.connections.values(), now, self.idle_timeout):
+            self.close_connection(conn, error)
 
     # -- looking at the table ----------------------------------------------
 
