@@ -205,12 +205,13 @@ class BaseServer:
             waker.close()
             raise
         self._waker, self._serving_thread = waker, threading.get_ident()
+        lifecycle, pause = self._lifecycle, self._accept_pause  # read every turn
         try:
             self._loop_start(selector)
-            while not self.stop_requested:
-                self._accept_pause.pace(selector, self)
+            while not lifecycle.stop_requested:
+                pause.pace(selector, self)
                 ready = selector.select(self._loop_timeout(poll_interval))
-                if self.stop_requested:
+                if lifecycle.stop_requested:
                     break  # shutdown() during select(): take nothing more
                 for key, events in ready:
                     if key.fileobj is waker:
