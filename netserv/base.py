@@ -209,7 +209,8 @@ class BaseServer:
         try:
             self._loop_start(selector)
             while not lifecycle.stop_requested:
-                pause.pace(selector, self)
+                if pause.resume_at is not None:  # accepting is paused: see accepting.py
+                    pause.pace(selector, self)
                 ready = selector.select(self._loop_timeout(poll_interval))
                 if lifecycle.stop_requested:
                     break  # shutdown() during select(): take nothing more
@@ -263,7 +264,7 @@ class BaseServer:
     def _on_stop_requested(self) -> None:
         """A stop was just asked for (see the class docstring). Does nothing here."""
 
-    def _in_loop_thread(self) -> bool:
+    def _in_loop_thread(self) -> bool:  # see the class docstring
         return self._serving_thread == threading.get_ident()
 
     def service_actions(self) -> None:
@@ -286,13 +287,11 @@ class BaseServer:
         An override may first do what is due (close idle connections) and
         must return min(super()._loop_timeout(poll_interval), its own wait).
         """
-        return self._accept_pause.wait(poll_interval)
+        pause = self._accept_pause
+        return poll_interval if pause.resume_at is None else pause.wait(poll_interval)
 
     def _loop_stop(self, selector: selectors.BaseSelector) -> None:
-        """Undo _loop_start when a loop ends, also after an exception.
-
-        The selector is closed right after. Nothing to do here.
-        """
+        """Undo _loop_start as a loop ends (also after an exception). Nothing here."""
 
     # -- one request -----------------------------------------------------
 
