@@ -122,7 +122,6 @@ class Lifecycle:
     def state(self) -> ServerState:
         return self._state
 
-
     def check(self, step: str) -> None:
         """Raise RuntimeError now if ``step`` is illegal; move nothing."""
         new = TRANSITIONS.get((self._state, step))
