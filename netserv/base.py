@@ -127,13 +127,8 @@ class BaseServer:
     - _request_wait() -> float | None: how long handle_request() waits
     - _in_loop_thread() -> bool; _selector_class: the loop's selector class
 
-    Differences from the standard module (all compatible; docs/differences.md):
-    shutdown() wakes the loop at once, raises RuntimeError from the loop's
-    own thread instead of deadlocking, and returns at once after
-    server_close(); server_close() stops a running loop; an illegal step
-    (serving a closed server, a second loop) raises RuntimeError naming the
-    state; accept() out of descriptors is backed off, not retried in a busy
-    loop; a mix-in listed after the server class raises TypeError.
+    Differences from the standard module, all compatible: docs/differences.md
+    (prompt shutdown(), illegal steps refused, accept() backed off, ...).
     """
 
     timeout: float | None = None
@@ -179,11 +174,10 @@ class BaseServer:
     # -- the serve loop ------------------------------------------------
 
     def serve_forever(self, poll_interval: float | None = DEFAULT_POLL_INTERVAL) -> None:
-        """Handle requests until shutdown() is called from another thread.
+        """Handle requests one at a time until shutdown() is called.
 
-        Every ``poll_interval`` seconds, and after every wake-up,
-        ``service_actions()`` runs. ``self.timeout`` is ignored: it belongs to
-        handle_request().
+        From another thread. Every ``poll_interval`` seconds, and after every
+        wake-up, ``service_actions()`` runs (``self.timeout`` is handle_request()'s).
 
         Error handling: on a closed server, or while another loop runs,
         RuntimeError naming the state, before anything else. A
@@ -268,7 +262,10 @@ class BaseServer:
         return self._serving_thread == threading.get_ident()
 
     def service_actions(self) -> None:
-        """Called by the serve_forever() loop after each wake-up. May be overridden."""
+        """Called by the serve_forever() loop after each wake-up.
+
+        May be overridden by a subclass or mix-in to run periodic work.
+        """
 
     # -- what the loop watches: the protected hooks -------------------------
 
@@ -373,7 +370,10 @@ class BaseServer:
         return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Finish the request here, then shut it down (the mix-ins run it elsewhere)."""
+        """Finish the request here, then shut it down.
+
+        The concurrency mix-ins override this to run it elsewhere.
+        """
         self.finish_request(request, client_address)
         self.shutdown_request(request)
 
