@@ -8,7 +8,9 @@ See docs/differences.md for what netserv does better, and why.
 Read the package in this order, each module one concept. The servers come
 first, flat in this folder:
 
-    base.py         BaseServer: the request pipeline, the serve loop, its lifecycle
+    base.py         BaseServer: the request pipeline and the one serve loop (start here)
+    lifecycle.py    ServerState and TRANSITIONS: where a server is in its life; the waker
+    accepting.py    pausing accept() when the process is out of descriptors
     tcp.py          TCPServer: streams (listen, accept)
     udp.py          UDPServer: datagrams
     unix.py         UnixStreamServer, UnixDatagramServer: the same on a path
@@ -17,6 +19,7 @@ first, flat in this folder:
     forking.py      ForkingMixIn: a process per request
     pool.py         ThreadPoolMixIn: a fixed set of threads and a bounded queue
     eventdriven.py  EventDrivenMixIn: one thread, a selector, a table of connections
+    events.py       its Connection records and EventHandler, LineHandler
 
 Beside them, in subpackages of their own that the servers never import:
 
@@ -37,9 +40,8 @@ import os
 import socket
 
 from .base import BaseServer, ServerState
-from .forking import *  # noqa: F403 - the Forking* names exist only where fork() does
-from .handlers import (BaseRequestHandler, DatagramRequestHandler, SocketWriter,
-                       StreamRequestHandler)
+from .forking import *  # the Forking* names exist only where fork() does
+from .handlers import BaseRequestHandler, DatagramRequestHandler, SocketWriter, StreamRequestHandler
 from .tcp import TCPServer
 from .threads import ThreadingMixIn, ThreadingTCPServer, ThreadingUDPServer
 from .udp import TruncatedDatagram, UDPServer, is_truncated

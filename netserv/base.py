@@ -52,7 +52,7 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from .accepting import ACCEPT_EXHAUSTED_ERRNOS, DEFAULT_ACCEPT_BACKOFF, AcceptPause
 from .lifecycle import STOP_REQUESTED, TRANSITIONS, Lifecycle, ServerState, Waker
@@ -127,13 +127,8 @@ class BaseServer:
     - _request_wait() -> float | None: how long handle_request() waits
     - _in_loop_thread() -> bool; _selector_class: the loop's selector class
 
-    Differences from the standard module (all compatible; docs/differences.md):
-    shutdown() wakes the loop at once, raises RuntimeError from the loop's
-    own thread instead of deadlocking, and returns at once after
-    server_close(); server_close() stops a running loop; an illegal step
-    (serving a closed server, a second loop) raises RuntimeError naming the
-    state; accept() out of descriptors is backed off, not retried in a busy
-    loop; a mix-in listed after the server class raises TypeError.
+    Differences from the standard module, all compatible: docs/differences.md
+    (prompt shutdown(), illegal steps refused, accept() backed off, ...).
     """
 
     timeout: float | None = None
@@ -154,6 +149,13 @@ class BaseServer:
         super().__init_subclass__(**kwargs)
         _check_mixin_order(cls)
 
+    if TYPE_CHECKING:
+        # Defined by the transports (TCPServer and its subclasses); the loop
+        # and handle_request() call them, as the standard module's do.
+        def fileno(self) -> int: ...
+
+        def get_request(self) -> tuple[Any, Any]: ...
+
     @property
     def state(self) -> ServerState:
         """Where the server is in its life (see netserv.lifecycle.TRANSITIONS)."""
@@ -172,11 +174,10 @@ class BaseServer:
     # -- the serve loop ------------------------------------------------
 
     def serve_forever(self, poll_interval: float | None = DEFAULT_POLL_INTERVAL) -> None:
-        """Handle requests until shutdown() is called from another thread.
+        """Handle requests one at a time until shutdown() is called.
 
-        Every ``poll_interval`` seconds, and after every wake-up,
-        ``service_actions()`` runs. ``self.timeout`` is ignored: it belongs to
-        handle_request().
+        From another thread. Every ``poll_interval`` seconds, and after every
+        wake-up, ``service_actions()`` runs (``self.timeout`` is handle_request()'s).
 
         Error handling: on a closed server, or while another loop runs,
         RuntimeError naming the state, before anything else. A
@@ -198,12 +199,14 @@ class BaseServer:
             waker.close()
             raise
         self._waker, self._serving_thread = waker, threading.get_ident()
+        lifecycle, pause = self._lifecycle, self._accept_pause  # read every turn
         try:
             self._loop_start(selector)
-            while not self.stop_requested:
-                self._accept_pause.pace(selector, self)
+            while not lifecycle.stop_requested:
+                if pause.resume_at is not None:  # accepting is paused: see accepting.py
+                    pause.pace(selector, self)
                 ready = selector.select(self._loop_timeout(poll_interval))
-                if self.stop_requested:
+                if lifecycle.stop_requested:
                     break  # shutdown() during select(): take nothing more
                 for key, events in ready:
                     if key.fileobj is waker:
@@ -255,11 +258,14 @@ class BaseServer:
     def _on_stop_requested(self) -> None:
         """A stop was just asked for (see the class docstring). Does nothing here."""
 
-    def _in_loop_thread(self) -> bool:
+    def _in_loop_thread(self) -> bool:  # see the class docstring
         return self._serving_thread == threading.get_ident()
 
     def service_actions(self) -> None:
-        """Called by the serve_forever() loop after each wake-up. May be overridden."""
+        """Called by the serve_forever() loop after each wake-up.
+
+        May be overridden by a subclass or mix-in to run periodic work.
+        """
 
     # -- what the loop watches: the protected hooks -------------------------
 
@@ -278,13 +284,11 @@ class BaseServer:
         An override may first do what is due (close idle connections) and
         must return min(super()._loop_timeout(poll_interval), its own wait).
         """
-        return self._accept_pause.wait(poll_interval)
+        pause = self._accept_pause
+        return poll_interval if pause.resume_at is None else pause.wait(poll_interval)
 
     def _loop_stop(self, selector: selectors.BaseSelector) -> None:
-        """Undo _loop_start when a loop ends, also after an exception.
-
-        The selector is closed right after. Nothing to do here.
-        """
+        """Undo _loop_start as a loop ends (also after an exception). Nothing here."""
 
     # -- one request -----------------------------------------------------
 
@@ -366,7 +370,10 @@ class BaseServer:
         return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Finish the request here, then shut it down (the mix-ins run it elsewhere)."""
+        """Finish the request here, then shut it down.
+
+        The concurrency mix-ins override this to run it elsewhere.
+        """
         self.finish_request(request, client_address)
         self.shutdown_request(request)
 

@@ -26,17 +26,15 @@ only what it watches and what a ready socket means, through its hooks::
                            writable connection: send the pending output
     _loop_stop          -> forget the loop's selector; the table stays
 
-Writing without blocking. ``send()`` tries ``socket.send()`` at once; what
-the kernel did not take is kept in the connection's ``outbuf``, and only then
-is the socket watched for EVENT_WRITE (watching it always would wake the loop
-for every connection that *could* be written to: almost all of them).
+Writing never blocks: what ``socket.send()`` did not take waits in the
+connection's ``outbuf``, and only then is the socket watched for EVENT_WRITE.
 
-Limits, so that one client cannot eat a single thread's memory:
-``max_pending_output``: beyond it the loop stops reading that connection
-(``pause_reading()``) until half has drained (``resume_reading()``), so a
-client that never reads is slowed by TCP flow control; ``idle_timeout``:
-a connection silent in both directions this long is closed
-(connection_lost() gets a TimeoutError); ``max_line_length``: see LineHandler.
+Limits, so that one client cannot eat a single thread's memory: beyond
+``max_pending_output`` unsent, the loop stops reading that connection until
+half has drained (TCP flow control slows a client that never reads);
+``idle_timeout``: a connection silent both ways this long is closed
+(connection_lost() gets a TimeoutError); ``max_line_length``,
+``request_deadline``: see LineHandler.
 
 Errors: an Exception from a handler method goes to handle_error() and closes
 *that* connection only; anything else closes it and propagates out of
@@ -53,14 +51,23 @@ import time
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import TYPE_CHECKING, Any
 
-from .events import (Connection, EventHandler, LineEchoHandler, LineHandler, StateRow,
-                     format_state_table, overdue, shortest_limit)
+from .events import (
+    Connection,
+    EventHandler,
+    LineEchoHandler,
+    LineHandler,
+    format_state_table,
+    overdue,
+    shortest_limit,
+)
 from .tcp import TCPServer
 
 __all__ = ["Connection", "EventDrivenMixIn", "EventDrivenTCPServer", "EventHandler",
            "LineEchoHandler", "LineHandler", "format_state_table"]
 
 if TYPE_CHECKING:
+    from .events import StateRow
+
     # The host the mix-in is combined with: a stream server. A base for the
     # type checker only; at run time the mix-in derives from object.
     _Host = TCPServer
@@ -150,7 +157,7 @@ class EventDrivenMixIn(_Host):
         super()._loop_start(selector)
         self._selector = selector
         for conn in self.connections.values():
-            selector.register(conn.sock, self._events(conn) or EVENT_READ, conn)
+            selector.register(conn.sock, conn.events() or EVENT_READ, conn)
         limit = shortest_limit(self.idle_timeout, self.RequestHandlerClass)
         if limit is not None:
             self._next_idle_check = time.monotonic() + limit / IDLE_CHECKS_PER_TIMEOUT
@@ -244,17 +251,10 @@ class EventDrivenMixIn(_Host):
         else:
             self._watch(conn)
 
-    def _events(self, conn: Connection) -> int:
-        """The events that matter for conn now (0 only for a connection about to close)."""
-        events = EVENT_READ if conn.reading and not conn.closing else 0
-        if conn.outbuf:
-            events |= EVENT_WRITE
-        return events
-
     def _watch(self, conn: Connection) -> None:
         """Tell the running loop's selector (if any: the next loop's
         _loop_start() registers each connection) which events matter now."""
-        events = self._events(conn)
+        events = conn.events()
         if events and self._selector is not None:
             self._selector.modify(conn.sock, events, conn)
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from selectors import EVENT_READ, EVENT_WRITE
 from typing import Any, Protocol, TypedDict
 
 __all__ = ["Connection", "ConnectionTable", "EventHandler", "LineEchoHandler", "LineHandler",
@@ -118,6 +119,13 @@ class Connection:
                 f"out={self.bytes_out} pending={pending}"
                 f"{'' if self.reading else ' paused'}{' closing' if self.closing else ''}>")
 
+    def events(self) -> int:
+        """The selector events that matter now (0 only for a connection about to close)."""
+        events = EVENT_READ if self.reading and not self.closing else 0
+        if self.outbuf:
+            events |= EVENT_WRITE
+        return events
+
     def row(self, now: float) -> StateRow:
         """This record as one row of the state table (see StateRow), at time ``now``."""
         outbuf = self.outbuf
@@ -161,7 +169,8 @@ class EventHandler:
     __slots__ = ("connection", "server", "request", "client_address")
 
     #: Methods netserv.lab.trace records for handlers of this kind.
-    traced_hooks = ("connection_made", "data_received", "eof_received", "connection_lost")
+    traced_hooks: tuple[str, ...] = ("connection_made", "data_received", "eof_received",
+                                     "connection_lost")
 
     def __init__(self, connection: Connection, server: ConnectionTable) -> None:
         self.connection = connection
@@ -228,7 +237,7 @@ class LineHandler(EventHandler):
 
     __slots__ = ("_partial", "_partial_since")
 
-    traced_hooks = EventHandler.traced_hooks + ("line_received", "line_too_long")
+    traced_hooks = (*EventHandler.traced_hooks, "line_received", "line_too_long")
 
     max_line_length = DEFAULT_MAX_LINE_LENGTH
     request_deadline: float | None = DEFAULT_REQUEST_DEADLINE
@@ -316,9 +325,10 @@ def shortest_limit(idle_timeout: float | None, handler_class: type) -> float | N
     The server's idle_timeout, and the handler class's request_deadline if it
     has one; the loop scans the table a few times per this limit.
     """
-    limits = [limit for limit in (idle_timeout, getattr(handler_class, "request_deadline", None))
-              if limit is not None]
-    return min(limits) if limits else None
+    deadline: float | None = getattr(handler_class, "request_deadline", None)
+    if deadline is None or idle_timeout is None:  # asked once per turn: no list, no min()
+        return idle_timeout if deadline is None else deadline
+    return min(idle_timeout, deadline)
 
 
 def overdue(connections: Iterable[Connection], now: float,
@@ -349,5 +359,5 @@ def format_state_table(rows: Sequence[Mapping[str, object]]) -> str:
 
     table = [columns] + [[cell(row[name]) for name in columns] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
-    return "\n".join("  ".join(text.rjust(width) for text, width in zip(line, widths))
+    return "\n".join("  ".join(text.rjust(width) for text, width in zip(line, widths, strict=True))
                      for line in table)

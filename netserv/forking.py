@@ -31,10 +31,18 @@ import os
 import selectors
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .base import BaseServer
 from .tcp import TCPServer
 from .udp import UDPServer
+
+if TYPE_CHECKING:
+    # The host the mix-in is combined with, for the type checker only: at
+    # run time the mix-in derives from object and the server comes after it.
+    _Host = BaseServer
+else:
+    _Host = object
 
 __all__: list[str] = []
 
@@ -46,7 +54,7 @@ _POLL_FIRST, _POLL_MAX = 0.001, 0.05
 if hasattr(os, "fork"):
     __all__ += ["ForkingMixIn", "ForkingTCPServer", "ForkingUDPServer"]
 
-    class ForkingMixIn:
+    class ForkingMixIn(_Host):
         """Mix-in that handles each request in a new process. List it first.
 
         Class variables:
@@ -61,7 +69,7 @@ if hasattr(os, "fork"):
         server's to reap.
         """
 
-        timeout = 300
+        timeout: float | None = 300
         active_children: set[int] | None = None
         max_children = 40
         block_on_close = True
@@ -140,25 +148,25 @@ if hasattr(os, "fork"):
                 if self.active_children is None:
                     self.active_children = set()
                 self.active_children.add(pid)
-                self.close_request(request)  # type: ignore[attr-defined]
+                self.close_request(request)
                 return
             # In the child. It must never return into the serve loop: every
             # path ends in os._exit(), which skips the parent's clean-up code.
             status = 1
             try:
-                self.finish_request(request, client_address)  # type: ignore[attr-defined]
+                self.finish_request(request, client_address)
                 status = 0
             except Exception:
-                self.handle_error(request, client_address)  # type: ignore[attr-defined]
+                self.handle_error(request, client_address)
             finally:
                 try:
-                    self.shutdown_request(request)  # type: ignore[attr-defined]
+                    self.shutdown_request(request)
                 finally:
                     os._exit(status)
 
         def server_close(self) -> None:
             """Close the server, then reap children (waiting for all if block_on_close)."""
-            super().server_close()  # type: ignore[misc]
+            super().server_close()
             self.collect_children(blocking=self.block_on_close)
 
     class ForkingUDPServer(ForkingMixIn, UDPServer): pass

@@ -16,15 +16,15 @@ The table says what used to be separate flags:
 * whether a loop runs (SERVING, STOPPING, CLOSING): a second serve_forever()
   is refused instead of starting a loop nobody can stop;
 * whether a stop was asked for (STOPPING, SHUTDOWN_PENDING, CLOSING, CLOSED):
-  :attr:`Lifecycle.stop_requested` is read from the state;
+  :attr:`Lifecycle.stop_requested` is kept with the state, by step();
 * whether shutdown() must wait: :attr:`Lifecycle.idle` is cleared when a
   loop starts and set when it returns, as the standard module's event is;
   it starts cleared (a shutdown() before the first loop waits for that loop)
   and a step into CLOSED sets it, so shutdown() after server_close() returns
   at once, served or not.
 
-``python -m netserv.lifecycle`` prints the table; :func:`describe_transitions`
-gives the same text for documents and figures.
+:func:`describe_transitions` gives the table as text, one line per move, for
+documents and figures (docs/differences.md shows it).
 
 The :class:`Waker` is how a stop request reaches a loop blocked in select():
 the loop watches one end of a socket pair, shutdown() writes to the other.
@@ -114,15 +114,13 @@ class Lifecycle:
         self._state = ServerState.READY
         self._lock = threading.Lock()
         self.idle = threading.Event()
+        # Whether a loop that runs, or starts, must return at once: the state
+        # is in STOP_REQUESTED. Kept by step(), so the loop reads one attribute.
+        self.stop_requested = False
 
     @property
     def state(self) -> ServerState:
         return self._state
-
-    @property
-    def stop_requested(self) -> bool:
-        """True when a loop that runs, or starts, must return at once."""
-        return self._state in STOP_REQUESTED
 
     def check(self, step: str) -> None:
         """Raise RuntimeError now if ``step`` is illegal; move nothing."""
@@ -142,6 +140,7 @@ class Lifecycle:
             if new is None:
                 raise self._refusal(step)
             self._state = new
+            self.stop_requested = new in STOP_REQUESTED
             if step == "serve_forever":
                 self.idle.clear()
             elif step == "loop_end" or new is ServerState.CLOSED:
@@ -198,7 +197,3 @@ class Waker:
     def close(self) -> None:
         self._reader.close()
         self._writer.close()
-
-
-if __name__ == "__main__":
-    print(describe_transitions())

@@ -65,7 +65,9 @@ class UDPServer(TCPServer):
     socket_type = socket.SOCK_DGRAM
     max_packet_size = DEFAULT_MAX_PACKET_SIZE
 
-    def get_request(self) -> tuple[tuple[bytes, socket.socket], Any]:
+    # The request is (data, socket), not TCPServer's socket: the standard
+    # module derives UDPServer from TCPServer all the same, and so does netserv.
+    def get_request(self) -> tuple[tuple[bytes, socket.socket], Any]:  # type: ignore[override]
         """Read one datagram: ((data, server_socket), client_address)."""
         if not _CAN_DETECT_TRUNCATION:  # pragma: no cover - Windows
             data, client_address = self.socket.recvfrom(self.max_packet_size)

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 import netserv
-import support
 from netserv import ServerState
-from netserv.lifecycle import Waker
-from netserv.lab import demo
 from netserv.handlers import StreamRequestHandler
+from netserv.lab import demo
+from netserv.lifecycle import Waker
+
+import support
 
 
 class Abort(BaseException):
@@ -51,7 +52,7 @@ def routed(impl: str, model: str, to_raise: type[BaseException]) -> tuple[list[l
             sock.shutdown(socket.SHUT_WR)
             try:
                 server.handle_request()
-            except BaseException as error:  # noqa: BLE001 - what escapes is the result
+            except BaseException as error:  # what escapes is the result
                 escaped = error
             assert support.recv_all(sock) == b""
         return log.by_actor(), escaped

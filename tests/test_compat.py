@@ -16,8 +16,9 @@ import socketserver
 import pytest
 
 import netserv
-import support
 from netserv.lab import demo
+
+import support
 
 #: socketserver.__all__ of Python 3.13 on a system with fork() and AF_UNIX,
 #: written out because the interpreter running the tests may be older.

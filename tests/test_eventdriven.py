@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 import netserv
-import support
 from netserv import eventdriven, events
-from netserv.lab import demo
 from netserv.eventdriven import EventDrivenTCPServer, LineEchoHandler, LineHandler
+from netserv.lab import demo
+
+import support
 
 #: Seconds any wait in these tests may take before the test fails.
 WAIT = 10.0
@@ -223,6 +224,16 @@ def test_line_handler_request_deadline_default_is_10_seconds() -> None:
     assert LineHandler.request_deadline == events.DEFAULT_REQUEST_DEADLINE == 10.0
 
 
+@pytest.mark.parametrize("idle_timeout, handler, expected", [
+    (None, eventdriven.EventHandler, None), (300.0, eventdriven.EventHandler, 300.0),
+    (300.0, LineHandler, 10.0), (None, LineHandler, 10.0), (0.2, LineHandler, 0.2)])
+def test_event_driven_scan_runs_for_the_shortest_limit(
+        idle_timeout: float | None, handler: type, expected: float | None) -> None:
+    """The loop's periodic scan is paced by idle_timeout or the handler's
+    request_deadline, whichever is shorter; with neither there is no scan."""
+    assert events.shortest_limit(idle_timeout, handler) == expected
+
+
 def test_event_driven_server_cuts_off_a_trickling_client_at_the_deadline_serving_others(
         ) -> None:
     """One byte every 100 ms never leaves the client idle, so only the deadline
@@ -247,7 +258,7 @@ def test_event_driven_server_cuts_off_a_trickling_client_at_the_deadline_serving
             thread.join()
         sent, held = result[0]
         assert sent < 50, "the trickling client was never cut off"
-        assert SHORT_DEADLINE <= held + TRICKLE_GAP and held < 4 * SHORT_DEADLINE
+        assert held + TRICKLE_GAP >= SHORT_DEADLINE and held < 4 * SHORT_DEADLINE
         exc = server.expect("lost")
         assert isinstance(exc, TimeoutError) and "request_deadline" in str(exc)
         assert latency(talker) < 1.0  # the other client is still served

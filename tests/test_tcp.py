@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-import support
-from netserv.lab import demo
 from netserv.handlers import BaseRequestHandler
+from netserv.lab import demo
+
+import support
 
 pytestmark = pytest.mark.parametrize("impl", support.IMPLS)
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 import netserv
-import support
 from netserv.handlers import DatagramRequestHandler
+
+import support
 
 #: A small max_packet_size, so that an "oversized" datagram stays small.
 SMALL_PACKET = 100

@@ -1,0 +1,107 @@
+"""Run netserv's server tests on every other CPython 3.11-3.13 on this machine.
+
+    python tools/multi_python.py              # each version found, except this one
+    python tools/multi_python.py --python 3.13
+
+``make test`` runs the whole suite in .venv; this runs the tests of the
+servers (CORE_TESTS: the ones that need only pytest) on the other versions,
+so that a change that works on one version only is caught. For each
+interpreter found (tools/interpreters.py; a missing one is a visible SKIP) a
+lightweight venv ``.venv-py3.X`` is made once, with netserv installed
+editable and only pytest and pytest-timeout, at the versions pinned in
+pyproject.toml's test extra. A stamp file named after those pins skips the
+installation on later runs. The tests run with the project's own pytest
+configuration (warnings as errors, the time limit per test).
+
+Exit status 0 only if every version that ran passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import pathlib
+import re
+import subprocess
+import sys
+import tomllib
+
+from interpreters import find_interpreters
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+#: The tests of the servers themselves: they need pytest and pytest-timeout
+#: only (the notebooks, plots, load generator and lessons need the course's
+#: packages and run once, in .venv).
+CORE_TESTS = ("test_base", "test_lifecycle", "test_accepting", "test_tcp", "test_udp",
+              "test_unix", "test_handlers", "test_threads", "test_forking", "test_pool",
+              "test_eventdriven", "test_compat", "test_all_servers", "test_faults")
+
+#: Packages of the test extra that these tests need.
+NEEDED = ("pytest", "pytest-timeout")
+
+
+def pins() -> list[str]:
+    """The test extra's requirement strings for NEEDED, from pyproject.toml."""
+    with open(ROOT / "pyproject.toml", "rb") as file:
+        extra = tomllib.load(file)["project"]["optional-dependencies"]["test"]
+    found = [req for req in extra
+             if (match := re.match(r"[A-Za-z0-9_.-]+", req)) and match.group(0) in NEEDED]
+    assert len(found) == len(NEEDED), f"pyproject's test extra lacks one of {NEEDED}"
+    return found
+
+
+def venv_python(version: str, interpreter: str) -> pathlib.Path:
+    """.venv-py3.X's python, created and installed if the stamp is missing."""
+    venv = ROOT / f".venv-py{version}"
+    python = venv / "bin" / "python"
+    requirements = pins()
+    stamp = venv / (".installed-" + hashlib.sha256(" ".join(requirements).encode())
+                    .hexdigest()[:12])
+    if stamp.exists():
+        return python
+    print(f"python{version}: creating {venv.name} (once)", flush=True)
+    subprocess.run([interpreter, "-m", "venv", "--clear", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet",
+                    "--disable-pip-version-check", "-e", str(ROOT), *requirements],
+                   check=True)
+    stamp.touch()
+    return python
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--python", action="append", metavar="3.X",
+                        help="only these versions (repeatable)")
+    parser.add_argument("--include-current", action="store_true",
+                        help=f"also the version running this ({sys.version_info[0]}."
+                             f"{sys.version_info[1]}), which make test covers")
+    args = parser.parse_args()
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    ok = True
+    for interpreter in find_interpreters():
+        version = interpreter.version
+        if args.python and version not in args.python:
+            continue
+        if version == current and not args.include_current and not args.python:
+            print(f"python{version}: covered by the main run (.venv)")
+            continue
+        if interpreter.path is None:
+            print(f"python{version}: SKIP ({interpreter.why_missing})")
+            continue
+        python = venv_python(version, interpreter.path)
+        tests = [str(ROOT / "tests" / f"{name}.py") for name in CORE_TESTS]
+        done = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               *tests], cwd=ROOT, check=False,
+                              capture_output=True, text=True)
+        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "no output"
+        print(f"python{version}: {'ok  ' if done.returncode == 0 else 'FAIL'} {summary}",
+              flush=True)
+        if done.returncode != 0:
+            print(done.stdout[-5000:] + done.stderr[-2000:])
+            ok = False
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
