@@ -47,8 +47,8 @@ from typing import Any
 # protocol type lives in typeshed's _typeshed, which is not a module one can
 # import, and collections.abc.Buffer is new in Python 3.12.
 
-__all__ = ["BaseRequestHandler", "DatagramRequestHandler", "DeadlineReader",
-           "RequestDeadlineExceeded", "SocketWriter", "StreamRequestHandler"]
+__all__ = ["BaseRequestHandler", "StreamRequestHandler", "DatagramRequestHandler", "SocketWriter",
+           "DeadlineReader", "RequestDeadlineExceeded"]
 
 
 class BaseRequestHandler:

@@ -298,4 +298,4 @@ if hasattr(socket, "AF_UNIX"):
     class ThreadPoolUnixStreamServer(ThreadPoolMixIn, UnixStreamServer): pass
     class ThreadPoolUnixDatagramServer(ThreadPoolMixIn, UnixDatagramServer): pass
 
-    __all__ += ["ThreadPoolUnixDatagramServer", "ThreadPoolUnixStreamServer"]
+    __all__ += ["ThreadPoolUnixStreamServer", "ThreadPoolUnixDatagramServer"]

@@ -33,7 +33,7 @@ import socket
 from .tcp import TCPServer
 from .udp import UDPServer
 
-__all__ = ["UnixDatagramServer", "UnixStreamServer"]
+__all__ = ["UnixStreamServer", "UnixDatagramServer"]
 
 
 class _SocketFile:

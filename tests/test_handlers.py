@@ -15,6 +15,7 @@ import pytest
 
 import netserv
 import netserv.handlers
+
 import support
 
 pytestmark = pytest.mark.parametrize("impl", support.IMPLS)

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-import support
 from netserv import pool
-from netserv.lab import demo
 from netserv.handlers import StreamRequestHandler
+from netserv.lab import demo
+
+import support
 
 #: Seconds any wait in these tests may take before the test fails: far above
 #: what a loaded machine needs, far below the suite's time limit.

@@ -14,8 +14,9 @@ import threading
 
 import pytest
 
-import support
 from netserv.lab import demo
+
+import support
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="no AF_UNIX here")
 
