@@ -3,6 +3,7 @@
 #   make lab         set up .venv (course + test extras), open JupyterLab on the course
 #   make test        set up .venv (test extra), run every test, exercise check and notebook
 #   make notebooks   re-execute notebooks and save their outputs (NB=path for one)
+#   make notebooks-busy  run the notebooks in full mode under nbval, cores kept busy
 #   make nav         rewrite the navigation cells of the notebooks
 #   make starters    regenerate exercise starters from their solutions
 #   make clean       remove .venv and every cache
@@ -56,10 +57,10 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab test notebooks nav starters check-starters clean
+.PHONY: help lab test notebooks notebooks-busy nav starters check-starters clean
 
 help:
-	@sed -n '3,8s/^# //p' Makefile
+	@sed -n '3,9s/^# //p' Makefile
 
 # ---------------------------------------------------------------- set-up
 
@@ -115,6 +116,21 @@ endif
 
 notebooks: $(TEST_STAMP)
 	$(PY) tools/run_notebooks.py $(NB)
+
+# Full mode on a busy machine: every notebook (or NB=...) under nbval WITHOUT
+# NETSERV_QUICK, while tools/cpu_hog.py keeps every core busy (one spinning
+# process per core, each bounded in time, all stopped when pytest ends). The
+# load experiments' asserts must hold here too: they compare models measured in
+# the same run, with wide margins. Full-mode cells take longer, on a loaded
+# machine longer still: hence the longer timeouts.
+BUSY_CELL_TIMEOUT := 900
+BUSY_ITEM_TIMEOUT := 1200
+BUSY_NBVAL_FLAGS := $(filter-out --nbval-cell-timeout=% --timeout=%,$(NBVAL_FLAGS)) \
+	--nbval-cell-timeout=$(BUSY_CELL_TIMEOUT) --timeout=$(BUSY_ITEM_TIMEOUT)
+notebooks-busy: export JUPYTER_PLATFORM_DIRS = 1
+notebooks-busy: $(TEST_STAMP)
+	env -u NETSERV_QUICK $(PY) tools/cpu_hog.py -- \
+		$(PY) -m pytest $(BUSY_NBVAL_FLAGS) $(or $(NB),notebooks/)
 
 nav: $(TEST_STAMP)
 	$(PY) tools/nav.py
