@@ -14,9 +14,10 @@ at the end), and reports server CPU per request next to the generator's.
 running instead (server CPU is then unknown). Either way only loopback
 targets are accepted.
 
-The result is the load generator's (see netserv.measure.load) plus ``model``,
-``impl`` and ``server_cpu_per_request_us``; ``--json`` and ``--csv`` save it,
-and a short table is printed.
+The result is the load generator's (see netserv.measure.load for every
+field: offered_rate, goodput, backlog, dropped, latencies...) plus
+``model``, ``impl``, ``nagle`` and ``server_cpu_per_request_us``; ``--json``
+and ``--csv`` save it, and a short table is printed.
 
 Servers started here run with Nagle's algorithm off (TCP_NODELAY) unless
 ``--nagle`` is given, to show its effect once: see netserv.measure.serve.
@@ -50,7 +51,7 @@ from typing import Any, NoReturn, Self
 
 from ..lab import demo
 from . import load
-from .spec import LoadSpec
+from .spec import MAX_PAYLOAD, LoadSpec
 
 __all__ = ["ServerProcess", "format_table", "main", "run_bench"]
 
@@ -292,7 +293,8 @@ def _parser() -> argparse.ArgumentParser:
                              f"{load.MAX_RATE:.0f} (default: closed loop)")
     parser.add_argument("--per-connection", action="store_true",
                         help="a new connection per request (streams only)")
-    parser.add_argument("--payload", type=int, default=64, help="bytes per request (default 64)")
+    parser.add_argument("--payload", type=int, default=64,
+                        help=f"bytes per request (default 64, at most {MAX_PAYLOAD})")
     parser.add_argument("--protocol", choices=load.PROTOCOLS, default="line",
                         help="line: echoed lines (default); http: HTTP/1.1 keep-alive GETs "
                              "(with --connect)")
