@@ -5,6 +5,7 @@
 #                    and notebook, the server tests and CPython's suites on 3.11-3.13
 #   make lint        ruff check and mypy --strict netserv (make test runs it first)
 #   make notebooks   re-execute notebooks and save their outputs (NB=path for one)
+#   make notebooks-busy  run the notebooks in full mode under nbval, cores kept busy
 #   make nav         rewrite the navigation cells of the notebooks
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
@@ -59,10 +60,10 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lint test multi-python notebooks nav check starters check-starters clean
+.PHONY: help lab lint test multi-python notebooks notebooks-busy nav check starters check-starters clean
 
 help:
-	@sed -n '3,11s/^# //p' Makefile
+	@sed -n '3,12s/^# //p' Makefile
 
 # ---------------------------------------------------------------- set-up
 
@@ -152,6 +153,21 @@ endif
 
 notebooks: $(TEST_STAMP)
 	$(PY) tools/run_notebooks.py $(NB)
+
+# Full mode on a busy machine: every notebook (or NB=...) under nbval WITHOUT
+# NETSERV_QUICK, while tools/cpu_hog.py keeps every core busy (one spinning
+# process per core, each bounded in time, all stopped when pytest ends). The
+# load experiments' asserts must hold here too: they compare models measured in
+# the same run, with wide margins. Full-mode cells take longer, on a loaded
+# machine longer still: hence the longer timeouts.
+BUSY_CELL_TIMEOUT := 900
+BUSY_ITEM_TIMEOUT := 1200
+BUSY_NBVAL_FLAGS := $(filter-out --nbval-cell-timeout=% --timeout=%,$(NBVAL_FLAGS)) \
+	--nbval-cell-timeout=$(BUSY_CELL_TIMEOUT) --timeout=$(BUSY_ITEM_TIMEOUT)
+notebooks-busy: export JUPYTER_PLATFORM_DIRS = 1
+notebooks-busy: $(TEST_STAMP)
+	env -u NETSERV_QUICK $(PY) tools/cpu_hog.py -- \
+		$(PY) -m pytest $(BUSY_NBVAL_FLAGS) $(or $(NB),notebooks/)
 
 nav: $(TEST_STAMP)
 	$(PY) tools/nav.py
