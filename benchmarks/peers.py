@@ -47,10 +47,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import ctypes
 import json
 import os
 import pstats
+import re
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -95,7 +98,23 @@ PEERS = {
 #: Variants run only when named (``--kinds``): experiments that explain the table.
 EXPERIMENTS = {
     "asyncio-protocol-64k": "asyncio Protocol, recv 64 KiB",
+    "asyncio-protocol-warm": "asyncio Protocol, warmed allocator",
 }
+#: glibc's mallopt() parameter for the mmap threshold: allocations at least
+#: this large are served by mmap() and given back by munmap() when freed.
+M_MMAP_THRESHOLD = -3
+#: ... and for the trim threshold: free memory at the top of the heap beyond
+#: it is given back to the kernel (brk()) at once.
+M_TRIM_THRESHOLD = -1
+#: The (mmap, trim) thresholds every glibc process starts with. glibc raises
+#: them on its own (to the block's size, and twice that) each time a larger
+#: mmap()ed block is freed, so their values depend on what the process did
+#: before; setting them with mallopt() fixes them (and stops the raising), so
+#: that every server runs in the same state.
+START_THRESHOLDS = (128 * 1024, 128 * 1024)
+#: The thresholds of the "-warm" experiment: those of a process that once
+#: freed a 1 MiB block, above asyncio's 256 KiB reads.
+WARM_THRESHOLDS = (1 << 20, 2 << 20)
 #: Every kind this script can serve.
 KINDS = {**PEERS, **EXPERIMENTS}
 
@@ -174,15 +193,63 @@ def recv_64k() -> None:
     """Make asyncio's socket transports ask recv() for 64 KiB, as netserv does.
 
     asyncio's selector transport reads with ``sock.recv(max_size)``, a class
-    attribute of 256 KiB. CPython's recv(n) first allocates n bytes; above
-    glibc's mmap threshold (128 KiB) that is an mmap(), an mremap() to
-    shrink it to what arrived and, when it is freed, a munmap(): three
-    system calls and page faults per request. The profile of
-    ``--profile asyncio-protocol`` shows recv() as the costliest call; this
-    switch (a private attribute, for the experiment only) shows why.
+    attribute of 256 KiB. CPython's recv(n) first allocates n bytes, then
+    shrinks them to what arrived. Above glibc's mmap threshold (128 KiB at
+    the start of a process) that allocation is an mmap(), the shrink an
+    mremap(), the free a munmap(): system calls and page faults for every
+    request. This switch (a private attribute: an experiment only) avoids it.
     """
     from asyncio import selector_events
     selector_events._SelectorSocketTransport.max_size = RECV_SIZE  # type: ignore[attr-defined]
+
+
+def set_malloc_thresholds(thresholds: tuple[int, int]) -> bool:
+    """Fix glibc's (mmap, trim) thresholds; False where there is no mallopt().
+
+    Every server process of the table calls it at start (START_THRESHOLDS,
+    or WARM_THRESHOLDS for the "-warm" kind): a read buffer of 256 KiB
+    (asyncio's) then costs the same in every run, whatever the interpreter
+    allocated and freed while it started.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False  # not glibc: the allocator keeps its own rules
+    mmap_threshold, trim_threshold = thresholds
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)
+                and mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+#: A stand-alone script (``python -c``): CPU microseconds of one send() and
+#: one recv(SIZE) of a 64-byte line on a socket pair, with the mmap and trim
+#: thresholds fixed at MMAP and TRIM bytes (see set_malloc_thresholds()).
+RECV_COST_SCRIPT = """
+import ctypes, socket, sys, time
+size, mmap_threshold, trim_threshold, count = map(int, sys.argv[1:])
+try:
+    ctypes.CDLL(None).mallopt(%d, mmap_threshold)
+    ctypes.CDLL(None).mallopt(%d, trim_threshold)
+except (OSError, AttributeError):
+    pass
+first, second = socket.socketpair()
+start = time.process_time()
+for _ in range(count):
+    first.send(b"x" * 63 + b"\\n")
+    second.recv(size)
+print((time.process_time() - start) / count * 1e6)
+""" % (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)
+
+
+def recv_cost(size: int, thresholds: tuple[int, int] = START_THRESHOLDS,
+              count: int = 20_000) -> float:
+    """CPU us of one send() + recv(size) of 64 bytes, in a new interpreter.
+
+    The allocator's thresholds are fixed first, as in the servers.
+    """
+    args = [sys.executable, "-c", RECV_COST_SCRIPT, str(size), *map(str, thresholds), str(count)]
+    output = subprocess.run(args, capture_output=True, text=True, check=True,
+                            timeout=STEP_TIMEOUT).stdout
+    return float(output)
 
 
 def new_loop(kind: str) -> asyncio.AbstractEventLoop:
@@ -242,19 +309,32 @@ def build_server(kind: str) -> tuple[int, Callable[[], None], Callable[[], None]
         listener = socket.socket()
         listener.bind((LOOPBACK, 0))
         listener.listen(BACKLOG)
-        return (listener.getsockname()[1], lambda: selectors_echo.serve(listener),
-                lambda: os._exit(0))  # the reference loop has no stop: end the process
+        main_thread = threading.get_ident()
+
+        def run_reference() -> None:
+            try:
+                selectors_echo.serve(listener)
+            except KeyboardInterrupt:
+                pass  # how stop() ends it
+
+        # The reference loop has no stop(): interrupt its select() with SIGINT,
+        # sent to the thread running it.
+        return (listener.getsockname()[1], run_reference,
+                lambda: signal.pthread_kill(main_thread, signal.SIGINT))
     if kind.startswith(("asyncio", "uvloop")):
         if kind.endswith("-64k"):
             recv_64k()
         loop = new_loop(kind)
         server = start_asyncio_server(loop, kind)
-        return (server.sockets[0].getsockname()[1], loop.run_forever,
-                lambda: loop.call_soon_threadsafe(loop.stop))
+
+        def stop_loop() -> None:
+            loop.call_soon_threadsafe(loop.stop)
+
+        return server.sockets[0].getsockname()[1], loop.run_forever, stop_loop
     if kind == "prefork":
         from netserv import prefork
 
-        class _BenchPreForkServer(prefork.PreForkTCPServer):
+        class _BenchPreForkServer(prefork.PreForkTCPServer):  # type: ignore[misc]
             request_queue_size = BACKLOG
             workers = PREFORK_WORKERS
 
@@ -274,6 +354,7 @@ def serve_main(kind: str, profile_path: str | None) -> None:
     With ``profile_path``, the serving thread runs under cProfile and its
     statistics are written there when the server stops.
     """
+    set_malloc_thresholds(WARM_THRESHOLDS if kind.endswith("-warm") else START_THRESHOLDS)
     port, run, stop = build_server(kind)
     with_children = kind == "prefork"
 
@@ -291,7 +372,7 @@ def serve_main(kind: str, profile_path: str | None) -> None:
     try:
         run()
     finally:
-        if profiler is not None:
+        if profiler is not None and profile_path is not None:
             profiler.disable()
             profiler.dump_stats(profile_path)
     sys.stdout.flush()
@@ -369,8 +450,8 @@ def format_table(table: dict[str, dict[str, Any]]) -> str:
 def _function_name(key: tuple[str, int, str]) -> str:
     """'asyncio/events.py:_run' for a pstats key: the last two path parts, no machine path."""
     filename, _line, function = key
-    if filename == "~":
-        return function  # a built-in: "<method 'send' of '_socket.socket' objects>"
+    if filename == "~":  # a built-in: "<method 'send' of '_socket.socket' objects>"
+        return re.sub(r" at 0x[0-9a-fA-F]+", "", function)
     return f"{'/'.join(Path(filename).parts[-2:])}:{function}"
 
 
@@ -381,8 +462,6 @@ def profile(kind: str, seconds: float = 2.0) -> dict[str, Any]:
     (name, calls per request, share of the profiled time spent in the
     function itself), sorted by that share, largest first.
     """
-    if kind == "selectors":
-        raise ValueError("the reference loop cannot be stopped, so it is not profiled")
     with tempfile.TemporaryDirectory(prefix="netserv-peers-") as tmp:
         path = os.path.join(tmp, "profile.out")
         done, _cpu = measure(kind, seconds, profile_path=path)
