@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 import socket
 
-from .base import BaseServer, ServerState, Waker
+from .base import BaseServer, ServerState
 from .forking import *  # noqa: F403 - the Forking* names exist only where fork() does
 from .handlers import (BaseRequestHandler, DatagramRequestHandler, SocketWriter,
                        StreamRequestHandler)

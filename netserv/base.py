@@ -1,4 +1,4 @@
-"""BaseServer: the request pipeline and the serve_forever/shutdown loop.
+"""BaseServer: the request pipeline and the one serve loop.
 
 Theory of operation
 -------------------
@@ -18,10 +18,15 @@ Two ways to drive the pipeline:
 * ``handle_request()`` waits (at most ``timeout``) for one request and runs it.
 * ``serve_forever()`` loops until ``shutdown()`` is called from another thread.
 
-The loop waits in a selector on two things: the server's socket and a *waker*,
-one end of a socket pair. ``shutdown()`` writes a byte to the other end, so the
-loop wakes at once instead of noticing at its next poll. That is the main
-difference from the standard module, which only polls (every 0.5 s by default).
+The loop is written once, here, for every model. It waits in a selector on
+what ``_loop_start()`` registered (the server's socket) and on a *waker*, one
+end of a socket pair: ``shutdown()`` writes a byte to the other end, so the
+loop wakes at once instead of noticing at its next poll (the standard module
+only polls, every 0.5 s by default). A model that watches more (the
+event-driven server's connections) overrides the loop's protected hooks,
+never the loop; see BaseServer's docstring. Where the server is in its life
+(ready, serving, stopping, closed) is a netserv.lifecycle.Lifecycle: one
+table of legal steps, and an illegal step raises.
 
 Error rule (the same as the standard module, kept exactly):
 
@@ -29,25 +34,30 @@ Error rule (the same as the standard module, kept exactly):
   then the request is shut down; the server carries on.
 * Anything else (``KeyboardInterrupt``, ``SystemExit``) shuts the request
   down and propagates out of the loop.
+* accept() failing because the client went away is dropped, as in the
+  standard module; failing for lack of descriptors or memory is reported
+  once and backed off (netserv.accepting).
 
 Where new things go: a transport (how to get a request) is a subclass, in its
 own module (``tcp``, ``udp``, ``unix``); a concurrency model (where to process
-it) is a mix-in, in its own module (``threads``, ``forking``, ``pool``).
+it) is a mix-in, in its own module (``threads``, ``forking``, ``pool``,
+``eventdriven``).
 """
 
 from __future__ import annotations
 
-import enum
-import os
 import selectors
 import socket
 import sys
 import threading
 import time
 import traceback
-from typing import Any
+from typing import Any, Self
 
-__all__ = ["BaseServer", "ServerState", "Waker"]
+from .accepting import ACCEPT_EXHAUSTED_ERRNOS, DEFAULT_ACCEPT_BACKOFF, AcceptPause
+from .lifecycle import STOP_REQUESTED, TRANSITIONS, Lifecycle, ServerState, Waker
+
+__all__ = ["TRANSITIONS", "BaseServer", "ServerState"]
 
 # poll() and select() need no extra file descriptor and one system call per
 # wait, which is all a loop watching two descriptors needs (the standard
@@ -60,51 +70,6 @@ else:  # pragma: no cover - Windows
 #: Default seconds between two calls of service_actions() in serve_forever().
 #: It no longer delays shutdown(), which wakes the loop directly.
 DEFAULT_POLL_INTERVAL = 0.5
-
-
-class ServerState(enum.Enum):
-    """Where a server is in its life. Transitions only go down this list,
-    except SERVING -> READY when serve_forever() returns."""
-
-    READY = "ready"  # constructed; bound and listening if bind_and_activate
-    SERVING = "serving"  # serve_forever() is running in some thread
-    STOPPING = "stopping"  # shutdown() asked the loop to stop; it has not yet
-    CLOSED = "closed"  # server_close() has run; the socket is gone
-
-
-class Waker:
-    """One end of a socket pair that a selector loop watches.
-
-    ``wake()`` may be called from any thread, any number of times; the loop
-    calls ``drain()`` after it woke up. The pair is non-blocking so that
-    neither side can ever block: a full pipe already means "wake up".
-    """
-
-    def __init__(self) -> None:
-        self._reader, self._writer = socket.socketpair()
-        self._reader.setblocking(False)
-        self._writer.setblocking(False)
-
-    def fileno(self) -> int:
-        return self._reader.fileno()
-
-    def wake(self) -> None:
-        try:
-            self._writer.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already full (a wake-up is pending) or already closed
-
-    def drain(self) -> None:
-        try:
-            while self._reader.recv(4096):
-                pass
-        except (BlockingIOError, OSError):
-            pass
-
-    def close(self) -> None:
-        self._reader.close()
-        self._writer.close()
-
 
 class BaseServer:
     """Base class for server classes.
@@ -131,6 +96,7 @@ class BaseServer:
     - close_request(request)
     - service_actions()
     - handle_error(request, client_address)
+    - handle_accept_exhausted(error)  # netserv only
 
     Methods for derived classes:
 
@@ -139,6 +105,7 @@ class BaseServer:
     Class variables that may be overridden by derived classes or instances:
 
     - timeout: seconds handle_request() waits before handle_timeout(); None waits forever
+    - accept_backoff: seconds accepting pauses after an out-of-resources error (netserv only)
     - address_family, socket_type, allow_reuse_address, allow_reuse_port (transports)
 
     Instance variables:
@@ -146,36 +113,56 @@ class BaseServer:
     - server_address
     - RequestHandlerClass
     - socket (transports)
-    - state: a ServerState (netserv only)
+    - state: a ServerState, read-only (netserv only)
+    - stop_requested: read-only, True once a loop must return (netserv only)
 
-    Differences from the standard module (all compatible):
+    Protected hooks for mix-ins that change what the loop watches (netserv
+    only). serve_forever() and handle_request() call them in the loop's
+    thread; each docstring is its contract; extend them with super():
 
-    - shutdown() wakes the loop and returns in milliseconds, not after up to
-      poll_interval; called from the loop's own thread it raises RuntimeError
-      instead of deadlocking.
-    - server_close() while serve_forever() runs stops the loop instead of
-      leaving it spinning on a closed socket.
-    - serve_forever() or handle_request() after server_close() raises
-      RuntimeError naming the state instead of failing deep in the selector.
-    - a class that lists a mix-in after the server class (so the mix-in is
-      silently ignored) raises TypeError when the class is created.
+    - _loop_start(selector), _loop_stop(selector): what the loop watches
+    - _loop_ready(key, events): one ready selector key, never the waker
+    - _loop_timeout(poll_interval) -> float | None: how long select() may wait
+    - _on_stop_requested(): a stop was asked for (shutdown(), server_close())
+    - _request_wait() -> float | None: how long handle_request() waits
+    - _in_loop_thread() -> bool; _selector_class: the loop's selector class
+
+    Differences from the standard module (all compatible; docs/differences.md):
+    shutdown() wakes the loop at once, raises RuntimeError from the loop's
+    own thread instead of deadlocking, and returns at once after
+    server_close(); server_close() stops a running loop; an illegal step
+    (serving a closed server, a second loop) raises RuntimeError naming the
+    state; accept() out of descriptors is backed off, not retried in a busy
+    loop; a mix-in listed after the server class raises TypeError.
     """
 
     timeout: float | None = None
+    socket: socket.socket  # set by the transports (TCPServer and its subclasses)
+    accept_backoff = DEFAULT_ACCEPT_BACKOFF
+    _selector_class: type[selectors.BaseSelector] = ServerSelector
 
     def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:
         """Constructor. May be extended, do not override."""
         self.server_address = server_address
         self.RequestHandlerClass = RequestHandlerClass
-        self.state = ServerState.READY
-        self._stop_requested = False
-        self._is_shut_down = threading.Event()
-        self._waker: Waker | None = None
-        self._serving_thread: int | None = None
+        self._lifecycle = Lifecycle(type(self).__name__)
+        self._waker: Waker | None = None  # while a loop runs
+        self._serving_thread: int | None = None  # threading.get_ident() of the loop
+        self._accept_pause = AcceptPause()  # see netserv.accepting
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _check_mixin_order(cls)
+
+    @property
+    def state(self) -> ServerState:
+        """Where the server is in its life (see netserv.lifecycle.TRANSITIONS)."""
+        return self._lifecycle.state
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once shutdown() or server_close() asked the loop to return."""
+        return self._lifecycle.stop_requested
 
     # -- activation ------------------------------------------------------
 
@@ -184,47 +171,55 @@ class BaseServer:
 
     # -- the serve loop ------------------------------------------------
 
-    def serve_forever(self, poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
-        """Handle requests one at a time until shutdown() is called.
+    def serve_forever(self, poll_interval: float | None = DEFAULT_POLL_INTERVAL) -> None:
+        """Handle requests until shutdown() is called from another thread.
 
-        Every ``poll_interval`` seconds, and after every request,
+        Every ``poll_interval`` seconds, and after every wake-up,
         ``service_actions()`` runs. ``self.timeout`` is ignored: it belongs to
         handle_request(). Do periodic work in service_actions() or another
         thread.
 
-        Resource handling: the selector and the waker exist only while the
-        loop runs. Error handling: see the module docstring; a
+        Error handling: on a closed server, or while another loop runs,
+        RuntimeError naming the state, before anything else. A
         BaseException other than Exception stops the loop and propagates.
+        Resource handling: the selector and the waker (two descriptors)
+        exist only while the loop runs; if they cannot be created (OSError,
+        e.g. EMFILE) the server is left exactly as it was before the call.
         """
-        self._require_open("serve_forever")
-        self._is_shut_down.clear()
-        self._serving_thread = threading.get_ident()
-        waker = self._waker = Waker()
-        if not self._stop_requested:
-            self.state = ServerState.SERVING
+        self._lifecycle.check("serve_forever")  # the clearer error comes first
+        waker = Waker()
+        selector: selectors.BaseSelector | None = None
         try:
-            with ServerSelector() as selector:
-                selector.register(self, selectors.EVENT_READ)
-                selector.register(waker, selectors.EVENT_READ)
-                while not self._stop_requested:
-                    ready = selector.select(poll_interval)
-                    # shutdown() during select(): leave now, take nothing more.
-                    if self._stop_requested:
-                        break
-                    for key, _ in ready:
-                        if key.fileobj is self:
-                            self._handle_request_noblock()
-                        else:
-                            waker.drain()
-                    self.service_actions()
-        finally:
-            self._waker = None
+            selector = self._selector_class()
+            selector.register(waker, selectors.EVENT_READ)
+            self._lifecycle.step("serve_forever")  # another thread may have won
+        except BaseException:
+            if selector is not None:
+                selector.close()
             waker.close()
-            self._serving_thread = None
-            self._stop_requested = False
-            if self.state is not ServerState.CLOSED:
-                self.state = ServerState.READY
-            self._is_shut_down.set()
+            raise
+        self._waker, self._serving_thread = waker, threading.get_ident()
+        try:
+            self._loop_start(selector)
+            while not self.stop_requested:
+                self._accept_pause.pace(selector, self)
+                ready = selector.select(self._loop_timeout(poll_interval))
+                if self.stop_requested:
+                    break  # shutdown() during select(): take nothing more
+                for key, events in ready:
+                    if key.fileobj is waker:
+                        waker.drain()
+                    else:
+                        self._loop_ready(key, events)
+                self.service_actions()
+        finally:
+            try:
+                self._loop_stop(selector)
+            finally:
+                self._waker = self._serving_thread = None
+                selector.close()
+                waker.close()
+                self._lifecycle.step("loop_end")
 
     def shutdown(self) -> None:
         """Stop the serve_forever() loop and wait until it has stopped.
@@ -235,31 +230,64 @@ class BaseServer:
         for that request to finish. It does not close the server: call
         server_close() afterwards. Like the standard module, a shutdown()
         that comes before serve_forever() has started makes that
-        serve_forever() return at once.
+        serve_forever() return at once, and waits for it. After
+        server_close() it returns at once (once a loop still running has
+        returned): no loop can run any more.
         """
-        if self._serving_thread == threading.get_ident():
+        if self._in_loop_thread():
             raise RuntimeError(
                 f"shutdown() called from the thread running serve_forever() of "
                 f"{type(self).__name__}: it would wait for itself forever. Call it "
                 f"from another thread, or stop from a handler with "
                 f"threading.Thread(target=server.shutdown).start()"
             )
-        self._request_stop()
-        self._is_shut_down.wait()
+        self._ask_to_stop("shutdown")
+        self._lifecycle.idle.wait()
 
-    def _request_stop(self) -> None:
-        """Ask the loop to stop and wake it; return without waiting."""
-        self._stop_requested = True
-        if self.state is ServerState.SERVING:
-            self.state = ServerState.STOPPING
-        waker = self._waker
-        if waker is not None:
-            waker.wake()
+    def _ask_to_stop(self, step: str) -> None:
+        """Take a stopping step; the first time a stop is asked for, wake the loop."""
+        old, new = self._lifecycle.step(step)
+        if old not in STOP_REQUESTED and new in STOP_REQUESTED:
+            waker = self._waker
+            if waker is not None:
+                waker.wake()
+            self._on_stop_requested()
+
+    def _on_stop_requested(self) -> None:
+        """A stop was just asked for (see the class docstring). Does nothing here."""
+
+    def _in_loop_thread(self) -> bool:
+        return self._serving_thread == threading.get_ident()
 
     def service_actions(self) -> None:
         """Called by the serve_forever() loop after each wake-up.
 
         May be overridden by a subclass or mix-in to run periodic work.
+        """
+
+    # -- what the loop watches: the protected hooks -------------------------
+
+    def _loop_start(self, selector: selectors.BaseSelector) -> None:
+        """Register what the loop watches: here the server's socket (data None)."""
+        selector.register(self, selectors.EVENT_READ)
+
+    def _loop_ready(self, key: selectors.SelectorKey, events: int) -> None:
+        """One ready key: the server's socket runs the pipeline for one request."""
+        if key.fileobj is self:
+            self._handle_request_noblock()
+
+    def _loop_timeout(self, poll_interval: float | None) -> float | None:
+        """How long the next select() may wait: here until accepting resumes, at most.
+
+        An override may first do what is due (close idle connections) and
+        must return min(super()._loop_timeout(poll_interval), its own wait).
+        """
+        return self._accept_pause.wait(poll_interval)
+
+    def _loop_stop(self, selector: selectors.BaseSelector) -> None:
+        """Undo _loop_start when a loop ends, also after an exception.
+
+        The selector is closed right after. Nothing to do here.
         """
 
     # -- one request -----------------------------------------------------
@@ -269,34 +297,50 @@ class BaseServer:
 
         The timeout is the smaller of ``self.timeout`` and the socket's own
         timeout (``self.socket.settimeout()``), or None to wait forever. When
-        it expires, handle_timeout() runs instead.
+        it expires, handle_timeout() runs instead. On a closed server:
+        RuntimeError naming the state. It uses the loop's hooks, so a model
+        that watches more (the event-driven server) serves one turn of
+        whatever is ready.
         """
-        self._require_open("handle_request")
+        self._lifecycle.step("handle_request")
+        timeout = self._request_wait()
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        # Loop: select() may wake early (a signal, a hook's shorter wait).
+        with self._selector_class() as selector:
+            self._loop_start(selector)
+            try:
+                while True:
+                    self._accept_pause.pace(selector, self)
+                    ready = selector.select(self._loop_timeout(timeout))
+                    if ready:
+                        for key, events in ready:
+                            self._loop_ready(key, events)
+                        return
+                    if deadline is not None:
+                        timeout = deadline - time.monotonic()
+                        if timeout < 0:
+                            return self.handle_timeout()
+            finally:
+                self._loop_stop(selector)
+
+    def _request_wait(self) -> float | None:
+        """handle_request()'s wait: the smaller of timeout and the socket's own."""
         timeout = self.socket.gettimeout()
         if timeout is None:
-            timeout = self.timeout
-        elif self.timeout is not None:
-            timeout = min(timeout, self.timeout)
-        if timeout is not None:
-            deadline = time.monotonic() + timeout
-
-        # Loop: select() may wake early (a signal) without anything to read.
-        with ServerSelector() as selector:
-            selector.register(self, selectors.EVENT_READ)
-            while True:
-                if selector.select(timeout):
-                    return self._handle_request_noblock()
-                if timeout is not None:
-                    timeout = deadline - time.monotonic()
-                    if timeout < 0:
-                        return self.handle_timeout()
+            return self.timeout
+        return timeout if self.timeout is None else min(timeout, self.timeout)
 
     def _handle_request_noblock(self) -> None:
         """Run the pipeline for one request whose arrival select() reported."""
         try:
             request, client_address = self.get_request()
-        except OSError:
-            return  # the client went away between select() and accept()
+        except OSError as error:
+            if (error.errno in ACCEPT_EXHAUSTED_ERRNOS
+                    and self._accept_pause.failed(self.accept_backoff)):
+                self.handle_accept_exhausted(error)  # once per episode
+            return  # otherwise the client went away between select() and accept()
+        self._accept_pause.failing = False
         if self.verify_request(request, client_address):
             try:
                 self.process_request(request, client_address)
@@ -308,6 +352,18 @@ class BaseServer:
                 raise
         else:
             self.shutdown_request(request)
+
+    def handle_accept_exhausted(self, error: OSError) -> None:
+        """accept() failed for lack of descriptors or memory (netserv only).
+
+        Called once when it starts failing, not again until an accept()
+        has succeeded. The loop keeps serving; it only stops watching the
+        socket for ``accept_backoff`` seconds at a time. The default prints
+        one line to stderr. May be overridden (to log, or to close idle
+        connections and so free descriptors).
+        """
+        print(f"{type(self).__name__}: accept() failed: {error}; retrying every "
+              f"{self.accept_backoff} s until it succeeds", file=sys.stderr)
 
     def handle_timeout(self) -> None:
         """Called when handle_request() saw no request within the timeout."""
@@ -353,20 +409,12 @@ class BaseServer:
         """Clean up the server. May be overridden; extend with super().
 
         If serve_forever() is still running, it is asked to stop (it would
-        otherwise be left watching a closed socket).
+        otherwise be left watching a closed socket); server_close() does not
+        wait for it. Closing twice is harmless.
         """
-        if self.state in (ServerState.SERVING, ServerState.STOPPING):
-            self._request_stop()
-        self.state = ServerState.CLOSED
+        self._ask_to_stop("server_close")
 
-    def _require_open(self, action: str) -> None:
-        if self.state is ServerState.CLOSED:
-            raise RuntimeError(
-                f"{action}() on a closed {type(self).__name__}: server_close() "
-                f"has already run (state {self.state.name})"
-            )
-
-    def __enter__(self) -> BaseServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *args: object) -> None:

@@ -19,15 +19,35 @@ readline() calls) and wfile, by default, is unbuffered: every write() is one
 sendall(), so a reply never waits in a buffer for a flush. For a datagram,
 both are in memory: rfile holds the datagram, and what handle() wrote to
 wfile is sent back as one datagram in finish().
+
+A whole-request deadline (netserv only): ``timeout`` bounds each recv(), so
+a client that sends one byte just before every timeout holds the handler
+forever; a 64 KiB line at 10 bytes per second takes almost two hours.
+``request_deadline`` bounds a whole read call instead: rfile is then a
+DeadlineReader, which starts a clock when a readline() or read() begins and,
+before each recv() that call needs, sets the socket's timeout to the time
+left (or to ``timeout``, if that is shorter), then puts ``timeout`` back, so
+writes keep the standard behaviour. When the time is up the read raises
+RequestDeadlineExceeded (a TimeoutError); if handle() lets it through, the
+handler reports it in one line on stderr, not a traceback, and the server
+closes the connection as after any request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
-from typing import Any
+import sys
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["BaseRequestHandler", "StreamRequestHandler", "DatagramRequestHandler", "SocketWriter"]
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+
+__all__ = ["BaseRequestHandler", "StreamRequestHandler", "DatagramRequestHandler", "SocketWriter",
+           "DeadlineReader", "RequestDeadlineExceeded"]
 
 
 class BaseRequestHandler:
@@ -75,6 +95,14 @@ class StreamRequestHandler(BaseRequestHandler):
     - disable_nagle_algorithm (False): set TCP_NODELAY, so that small
       writes are sent at once instead of waiting for an ACK. Meant for
       wbufsize != 0 (otherwise many tiny segments may be sent).
+    - request_deadline (None; netserv only): if set, seconds one read call
+      (one ``rfile.readline()``, ``read()``...) may take from its start,
+      waiting for the first byte included, however slowly the bytes come.
+      Past it the read raises RequestDeadlineExceeded, a TimeoutError; if
+      handle() does not catch it, deadline_exceeded() reports it in one
+      line and the request ends normally (handle_error is not called).
+      With rbufsize 0, rfile reads through a one-byte buffer: it still
+      never reads ahead.
 
     finish() flushes wfile (ignoring a socket error: the client may be gone)
     and closes both files; closing them does not close the socket.
@@ -84,6 +112,13 @@ class StreamRequestHandler(BaseRequestHandler):
     wbufsize = 0
     timeout: float | None = None
     disable_nagle_algorithm = False
+    request_deadline: float | None = None
+
+    def __init__(self, request: Any, client_address: Any, server: Any) -> None:
+        try:
+            super().__init__(request, client_address, server)
+        except RequestDeadlineExceeded as error:
+            self.deadline_exceeded(error)
 
     def setup(self) -> None:
         self.connection = self.request
@@ -91,7 +126,12 @@ class StreamRequestHandler(BaseRequestHandler):
             self.connection.settimeout(self.timeout)
         if self.disable_nagle_algorithm:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, True)
-        self.rfile = self.connection.makefile("rb", self.rbufsize)
+        self.rfile: io.BufferedIOBase
+        if self.request_deadline is None:
+            self.rfile = self.connection.makefile("rb", self.rbufsize)
+        else:
+            self.rfile = DeadlineReader(self.connection, self.request_deadline,
+                                        self.timeout, self.rbufsize)
         if self.wbufsize == 0:
             self.wfile: io.BufferedIOBase = SocketWriter(self.connection)
         else:
@@ -105,6 +145,104 @@ class StreamRequestHandler(BaseRequestHandler):
                 pass  # a last error such as ECONNABORTED: the client is gone
         self.wfile.close()
         self.rfile.close()
+
+    def deadline_exceeded(self, error: RequestDeadlineExceeded) -> None:
+        """Report a request that outlived request_deadline: one line on stderr.
+
+        Called after finish(), when handle() let the error through; the
+        server then shuts the request down. May be overridden.
+        """
+        print(f"{type(self).__name__}: request from {self.client_address} closed: {error}",
+              file=sys.stderr)
+
+
+class RequestDeadlineExceeded(TimeoutError):
+    """A read did not complete within StreamRequestHandler.request_deadline."""
+
+
+class _DeadlineSocketIO(socket.SocketIO):
+    """The raw reader under DeadlineReader: each recv() waits at most until
+    ``deadline`` (a time.monotonic() value, or None for no deadline)."""
+
+    def __init__(self, sock: socket.socket, timeout: float | None) -> None:
+        super().__init__(sock, "rb")
+        self._connection = sock
+        self._timeout = timeout  # the handler's per-read timeout, kept for writes
+        self.deadline: float | None = None
+        self.seconds = 0.0  # the deadline's length, for the message
+
+    def readinto(self, b: WriteableBuffer) -> int | None:
+        if self.deadline is None:
+            return super().readinto(b)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RequestDeadlineExceeded(self._message())
+        by_deadline = self._timeout is None or left < self._timeout
+        self._connection.settimeout(left if by_deadline else self._timeout)
+        try:
+            return super().readinto(b)
+        except TimeoutError:
+            if by_deadline:
+                raise RequestDeadlineExceeded(self._message()) from None
+            raise  # the per-read timeout: the standard TimeoutError
+        finally:
+            if self._connection.fileno() != -1:  # not closed meanwhile
+                self._connection.settimeout(self._timeout)
+
+    def _message(self) -> str:
+        return f"no complete read within request_deadline ({self.seconds:g} s)"
+
+
+class DeadlineReader(io.BufferedReader):
+    """rfile of a StreamRequestHandler with a request_deadline.
+
+    A buffered reader on the socket whose every read call (readline, read,
+    read1, readinto, peek, iteration) must finish within ``seconds`` of its
+    start; otherwise it raises RequestDeadlineExceeded. A read served from
+    the buffer never waits, so it never times out. Closing it does not close
+    the socket.
+    """
+
+    def __init__(self, sock: socket.socket, seconds: float, timeout: float | None,
+                 buffer_size: int = -1) -> None:
+        self._clock = _DeadlineSocketIO(sock, timeout)
+        self._clock.seconds = seconds
+        if buffer_size < 0:
+            buffer_size = io.DEFAULT_BUFFER_SIZE
+        super().__init__(self._clock, max(buffer_size, 1))
+        self._seconds = seconds
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        """Time one read call; a read inside a read runs on the outer call's clock."""
+        if self._clock.deadline is not None:
+            yield
+            return
+        self._clock.deadline = time.monotonic() + self._seconds
+        try:
+            yield
+        finally:
+            self._clock.deadline = None
+
+    def readline(self, size: int | None = -1, /) -> bytes:
+        with self._timed():
+            return super().readline(size)
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        with self._timed():
+            return super().read(size)
+
+    def read1(self, size: int = -1, /) -> bytes:
+        with self._timed():
+            return super().read1(size)
+
+    def readinto(self, buffer: WriteableBuffer, /) -> int:
+        with self._timed():
+            return super().readinto(buffer)
+
+    def peek(self, size: int = 0, /) -> bytes:
+        with self._timed():
+            return super().peek(size)
 
 
 class SocketWriter(io.BufferedIOBase):
@@ -120,7 +258,7 @@ class SocketWriter(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b: Any) -> int:  # type: ignore[override]
+    def write(self, b: ReadableBuffer, /) -> int:
         self._sock.sendall(b)
         with memoryview(b) as view:
             return view.nbytes

@@ -40,9 +40,19 @@ keep the interpreter alive because someone forgot server_close(). Waiting
 for them is server_close()'s job (with block_on_close), not the
 interpreter's.
 
-Each worker routes errors exactly as ThreadingMixIn's thread does: an
-Exception goes to handle_error(), and the request is shut down whatever
-happens.
+Errors: a request's Exception goes to handle_error() and the request is
+shut down, as with a thread per request. Anything else a handler raises
+(SystemExit, KeyboardInterrupt: any BaseException) goes to handle_error()
+too, and the worker goes on. With a thread per request such an exception
+ends only that request's thread; in a pool it would end a worker that every
+later request needs, and after pool_size of them nothing would be served
+again. A worker that dies all the same (handle_error() itself raised) is
+reported by threading.excepthook like any thread, and replaced at once:
+``pool_status()`` counts the workers still running.
+
+``pool_size`` and ``queue_size`` must be positive integers: the constructor
+refuses anything else before binding (a pool of 0 workers would accept
+requests and never serve them).
 """
 
 from __future__ import annotations
@@ -53,7 +63,6 @@ import threading
 from typing import Any
 
 from .tcp import TCPServer
-from .threads import ThreadingMixIn
 from .udp import UDPServer
 
 __all__ = ["ThreadPoolMixIn", "ThreadPoolTCPServer", "ThreadPoolUDPServer"]
@@ -87,6 +96,9 @@ class ThreadPoolMixIn:
     request (may be overridden); handle_queue_full() is called before the
     loop waits for a slot (does nothing; may be overridden); server_close()
     extends the server's to stop the pool; pool_status() reports the pool.
+
+    The constructor raises TypeError or ValueError for a pool_size or
+    queue_size that is not a positive int, before anything is bound.
     """
 
     pool_size = DEFAULT_POOL_SIZE
@@ -102,11 +114,24 @@ class ThreadPoolMixIn:
     _workers: list[threading.Thread] | None = None
     _pool_lock: threading.Lock | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Check pool_size and queue_size, then construct (and bind) the server."""
+        self._check_sizes()
+        super().__init__(*args, **kwargs)
+
+    def _check_sizes(self) -> None:
+        for name in ("pool_size", "queue_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"{type(self).__name__}.{name} must be an int, "
+                                f"got {type(value).__name__} {value!r}")
+            if value < 1:
+                raise ValueError(f"{type(self).__name__}.{name} must be at least 1, "
+                                 f"got {value}")
+
     def _start_pool(self) -> None:
         """Create the queue and start pool_size workers. Loop thread only."""
-        if self.pool_size < 1 or self.queue_size < 1:
-            raise ValueError(f"pool_size and queue_size must be at least 1, "
-                             f"got {self.pool_size} and {self.queue_size}")
+        self._check_sizes()  # they may have been changed since construction
         self._pool_lock = threading.Lock()
         # Workers wait on _work_ready, the loop waits on _slot_free: two
         # conditions on one lock, so each wakes only the side that can act.
@@ -116,10 +141,18 @@ class ThreadPoolMixIn:
         self._busy = 0
         self._pool_closed = False
         self._workers = []
+        self._workers_started = 0
+        with self._pool_lock:
+            self._replace_workers()
+
+    def _replace_workers(self) -> None:
+        """Start workers until pool_size run. Called with the pool's lock held."""
+        assert self._workers is not None
         name = type(self).__name__
-        for number in range(self.pool_size):
-            worker = threading.Thread(target=self._work, name=f"{name}-worker-{number}",
-                                      daemon=True)
+        while len(self._workers) < self.pool_size and not self._pool_closed:
+            worker = threading.Thread(target=self._work, daemon=True,
+                                      name=f"{name}-worker-{self._workers_started}")
+            self._workers_started += 1
             self._workers.append(worker)
             worker.start()
 
@@ -148,7 +181,7 @@ class ThreadPoolMixIn:
             self.shutdown_request(request)  # type: ignore[attr-defined]
 
     def _pool_stopping(self) -> bool:
-        return self._pool_closed or self._stop_requested  # type: ignore[attr-defined]
+        return self._pool_closed or self.stop_requested
 
     def handle_queue_full(self) -> None:
         """Called in the loop's thread when an accepted request finds the queue full.
@@ -158,37 +191,57 @@ class ThreadPoolMixIn:
         """
 
     def _work(self) -> None:
-        """A worker's life: take requests from the queue until the pool closes."""
-        while True:
+        """A worker's life: take requests from the queue until the pool closes.
+
+        The worker leaves the list of workers when it ends, however it ends,
+        so that pool_status() and server_close() see only running workers;
+        one that dies while the pool is open is replaced at once.
+        """
+        try:
+            while True:
+                with self._work_ready:
+                    while not self._queue and not self._pool_closed:
+                        self._work_ready.wait()
+                    if not self._queue:
+                        return  # closed, and nothing left to serve
+                    request, client_address = self._queue.popleft()
+                    self._busy += 1
+                    self._slot_free.notify()
+                try:
+                    self.process_request_thread(request, client_address)
+                finally:
+                    with self._work_ready:
+                        self._busy -= 1
+        finally:
             with self._work_ready:
-                while not self._queue and not self._pool_closed:
-                    self._work_ready.wait()
-                if not self._queue:
-                    return  # closed, and nothing left to serve
-                request, client_address = self._queue.popleft()
-                self._busy += 1
-                self._slot_free.notify()
-            try:
-                self.process_request_thread(request, client_address)
-            finally:
-                with self._pool_lock:  # type: ignore[union-attr]
-                    self._busy -= 1
+                assert self._workers is not None
+                self._workers.remove(threading.current_thread())
+                self._replace_workers()
 
-    # What a worker runs for one request: the same routine as a thread per
-    # request (finish it, route an Exception to handle_error, shut it down
-    # whatever happens). May be overridden. An exception other than
-    # Exception propagates and ends that worker: the pool has one fewer.
-    process_request_thread = ThreadingMixIn.process_request_thread
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        """Finish the request in a worker; route any exception to handle_error.
 
-    def _request_stop(self) -> None:
-        """Also wake a process_request() waiting for a slot, so shutdown() is prompt."""
-        super()._request_stop()  # type: ignore[misc]
+        The routine of a thread per request, except that a BaseException
+        (SystemExit, KeyboardInterrupt) is reported and handled too instead
+        of ending the thread: the worker serves the next request. The
+        request is shut down whatever happens. May be overridden.
+        """
+        try:
+            self.finish_request(request, client_address)  # type: ignore[attr-defined]
+        except BaseException:  # a worker outlives its requests, see the module docstring
+            self.handle_error(request, client_address)  # type: ignore[attr-defined]
+        finally:
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+
+    def _on_stop_requested(self) -> None:
+        """Wake a process_request() waiting for a slot, so shutdown() is prompt."""
+        super()._on_stop_requested()
         if self._pool_lock is not None:
             with self._slot_free:
                 self._slot_free.notify_all()
 
     def pool_status(self) -> dict[str, int]:
-        """A snapshot: workers started, workers busy, requests queued."""
+        """A snapshot: workers running, workers busy, requests queued."""
         if self._pool_lock is None:
             return {"workers": 0, "busy": 0, "queued": 0}
         with self._pool_lock:
@@ -209,17 +262,22 @@ class ThreadPoolMixIn:
         with self._pool_lock:
             self._pool_closed = True
             if not self.block_on_close:
-                unserved = list(self._queue)
-                self._queue.clear()
+                unserved, self._queue = list(self._queue), collections.deque()
             self._work_ready.notify_all()
             self._slot_free.notify_all()
-        for request, _client_address in unserved:
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+            workers = list(self._workers or ())
+        current = threading.current_thread()
         if self.block_on_close:
-            current = threading.current_thread()
-            for worker in self._workers or ():
+            for worker in workers:
                 if worker is not current:  # server_close() from a handler
                     worker.join()
+            with self._pool_lock:
+                # Normally empty now. Not if the workers died, or if this is
+                # one of them: then it serves the rest once this returns.
+                if current not in (self._workers or ()):
+                    unserved, self._queue = list(self._queue), collections.deque()
+        for request, _client_address in unserved:
+            self.shutdown_request(request)  # type: ignore[attr-defined]
 
 
 class ThreadPoolUDPServer(ThreadPoolMixIn, UDPServer): pass

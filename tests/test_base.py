@@ -19,6 +19,7 @@ import pytest
 import netserv
 import support
 from netserv import ServerState
+from netserv.lifecycle import Waker
 from netserv.lab import demo
 from netserv.handlers import StreamRequestHandler
 
@@ -310,11 +311,11 @@ def test_base_server_serving_after_close_raises(impl: str, expected: type, metho
 
 
 class StopSignal:
-    """Sets stop_requested when netserv's loop has been asked to stop."""
+    """Sets stop_seen when netserv's loop has been asked to stop."""
 
-    def _request_stop(self) -> None:
-        super()._request_stop()  # type: ignore[misc]
-        self.stop_requested.set()  # type: ignore[attr-defined]
+    def _on_stop_requested(self) -> None:
+        super()._on_stop_requested()  # type: ignore[misc]
+        self.stop_seen.set()  # type: ignore[attr-defined]
 
 
 def test_server_state_transitions() -> None:
@@ -331,7 +332,7 @@ def test_server_state_transitions() -> None:
 
     server = support.make("sync", "tcp", "netserv", handler=Blocks, server_mixin=StopSignal)
     server.handler_started = threading.Event()
-    server.stop_requested = threading.Event()
+    server.stop_seen = threading.Event()
     assert server.state is ServerState.READY
     loop = threading.Thread(target=server.serve_forever, args=(0.05,))
     loop.start()
@@ -342,7 +343,7 @@ def test_server_state_transitions() -> None:
             assert server.handler_started.wait(support.CLIENT_TIMEOUT)
             states.append(server.state)
             stopper.start()
-            assert server.stop_requested.wait(support.CLIENT_TIMEOUT)
+            assert server.stop_seen.wait(support.CLIENT_TIMEOUT)
             states.append(server.state)
             release.set()
             assert support.recv_all(sock) == b"done\n"
@@ -363,12 +364,12 @@ def test_server_state_transitions() -> None:
 def test_server_state_shutdown_before_serve_forever_returns_at_once() -> None:
     """As in the stdlib: a shutdown() that comes first makes serve_forever() return."""
     server = support.make("sync", "tcp", "netserv", server_mixin=StopSignal)
-    server.stop_requested = threading.Event()
+    server.stop_seen = threading.Event()
     stopper = threading.Thread(target=server.shutdown)
     with support.closing(server):
         stopper.start()
-        assert server.stop_requested.wait(support.CLIENT_TIMEOUT)
-        assert server.state is ServerState.READY  # not serving: nothing to stop
+        assert server.stop_seen.wait(support.CLIENT_TIMEOUT)
+        assert server.state is ServerState.SHUTDOWN_PENDING  # no loop yet: the next returns
         server.serve_forever(poll_interval=60.0)  # returns at once
         stopper.join()  # and the waiting shutdown() returns too
         assert server.state is ServerState.READY
@@ -392,7 +393,7 @@ def test_server_state_close_while_serving_is_closed() -> None:
 
 
 def test_waker_wake_is_idempotent_and_drains() -> None:
-    waker = netserv.Waker()
+    waker = Waker()
     try:
         for _ in range(3):
             waker.wake()

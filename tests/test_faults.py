@@ -8,9 +8,11 @@ logged through a support.HookLog, so a forked child's handle_error is seen.
 from __future__ import annotations
 
 import os
+import select
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -283,3 +285,115 @@ def test_shutdown_and_close_complete_requests_in_flight(model: str, transport: s
         expected_second = b"released\n" if model == "threading" else b"second\n"
         assert replies == [b"%d\n" % i + expected_second for i in range(clients)]
         assert not [e for e in log.events() if e.startswith("error")]
+
+
+# -- trickling clients: the whole-request deadline ------------------------------------
+
+#: The deadline of the trickle tests: short, so the tests are quick, and five
+#: times the trickle's 0.1 s gap, so the per-read timeout alone never fires.
+TRICKLE_DEADLINE = 0.5
+
+#: Seconds between two bytes of the trickling client: each resets any
+#: per-read timeout, as in the attack.
+TRICKLE_GAP = 0.1
+
+#: Bytes the trickler sends at most (5 s at TRICKLE_GAP): a bound on the test,
+#: ten times the deadline, so a server without one is caught.
+TRICKLE_BYTES = 50
+
+
+class DeadlineEcho(Echo):
+    """Echo with a whole-request deadline and no per-read timeout (the
+    standard default); logs its one-line report."""
+
+    request_deadline = TRICKLE_DEADLINE
+    timeout = None
+
+    def deadline_exceeded(self, error: Any) -> None:
+        super().deadline_exceeded(error)
+        self.server.log.add(f"deadline {type(error).__name__}")
+
+
+class Trickler:
+    """A client in a thread that sends one byte (never a newline) every
+    TRICKLE_GAP seconds until the server hangs up, at most TRICKLE_BYTES."""
+
+    def __init__(self, server: Any) -> None:
+        self.sock = socket.socket(server.address_family, socket.SOCK_STREAM)
+        self.sock.settimeout(support.CLIENT_TIMEOUT)
+        self.sock.connect(server.server_address)
+        self.sent = 0
+        self.held = 0.0  # seconds from the first byte to the server hanging up
+        self.started = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+
+    def _run(self) -> None:
+        first = time.monotonic()
+        try:
+            while self.sent < TRICKLE_BYTES:
+                self.sock.sendall(b"x")
+                self.sent += 1
+                self.started.set()
+                # The trickle's pace, and the watch for the server hanging up.
+                readable, _, _ = select.select([self.sock], [], [], TRICKLE_GAP)
+                if readable and self.sock.recv(1) == b"":
+                    break
+        except OSError:
+            pass  # a reset: the server hung up on unread bytes
+        finally:
+            self.held = time.monotonic() - first
+            self.started.set()
+
+    def __enter__(self) -> Trickler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("model, transport", STREAM_SERVERS,
+                         ids=class_ids(STREAM_SERVERS))
+def test_trickling_client_is_cut_off_at_the_request_deadline(model: str, transport: str,
+                                                            capfd: Any) -> None:
+    with support.HookLog() as log:
+        server = fault_server(log, model, transport)
+        server.RequestHandlerClass = DeadlineEcho
+        with support.serving(server):
+            with Trickler(server) as trickler:
+                pass
+            still_serves(server)
+        assert trickler.sent < TRICKLE_BYTES, "never cut off"
+        # Cut off at the deadline, not before it; the upper bound is wide.
+        assert TRICKLE_DEADLINE <= trickler.held + TRICKLE_GAP
+        assert trickler.held < 4 * TRICKLE_DEADLINE
+        assert log.events().count("deadline RequestDeadlineExceeded") == 1
+        assert not [e for e in log.events() if e.startswith("error")]  # no handle_error
+    report = [line for line in capfd.readouterr().err.splitlines() if line]
+    assert len(report) == 1 and "request_deadline (0.5 s)" in report[0]
+
+
+@pytest.mark.parametrize("transport", support.STREAM_TRANSPORTS,
+                         ids=lambda t: class_id(("threading", t)))
+def test_threading_server_serves_others_while_a_client_trickles(transport: str) -> None:
+    """The other clients' latency is unchanged: they are served while the
+    trickler still holds its handler, and as fast as before it came."""
+
+    def latency() -> float:
+        start = time.monotonic()
+        still_serves(server)
+        return time.monotonic() - start
+
+    with support.HookLog() as log:
+        server = fault_server(log, "threading", transport)
+        server.RequestHandlerClass = type("Slow", (DeadlineEcho,), {"request_deadline": 2.0})
+        with support.serving(server):
+            before = min(latency() for _ in range(5))
+            with Trickler(server) as trickler:
+                assert trickler.started.wait(support.CLIENT_TIMEOUT)
+                during = min(latency() for _ in range(5))
+                assert "deadline RequestDeadlineExceeded" not in log.events()
+        assert log.events().count("deadline RequestDeadlineExceeded") == 1
+        assert trickler.sent < TRICKLE_BYTES
+    assert during < before + 0.25  # a wide bound: a blocked server needs the whole 2 s

@@ -8,10 +8,13 @@ import io
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
 
+import netserv
+import netserv.handlers
 import support
 
 pytestmark = pytest.mark.parametrize("impl", support.IMPLS)
@@ -156,6 +159,148 @@ def test_stream_request_handler_finish_closes_files_not_the_socket(impl: str) ->
 
     _reply, server = serve_one(impl, Check)
     assert server.seen == [(True, True, True)]
+
+
+# -- StreamRequestHandler.request_deadline (netserv only) -----------------------------
+
+#: A deadline far longer than any read in these tests needs on a loaded machine,
+#: and far shorter than the clients' own timeout.
+LONG_DEADLINE = 5.0
+
+
+def netserv_only(impl: str) -> None:
+    if impl != "netserv":
+        pytest.skip("request_deadline is netserv's: the standard module has no such limit")
+
+
+def serve_one_bounded(impl: str, handler: type, send: bytes, gap: float = 0.0) -> tuple[
+        bytes, Any, float]:
+    """handle_request() in a thread for a client that sends ``send`` one line
+    at a time, ``gap`` seconds apart, then waits without closing. Returns
+    (reply, server, seconds handle_request took); fails, instead of hanging,
+    if the server is still serving after LONG_DEADLINE."""
+    server = support.make("sync", "tcp", impl, handler=handler)
+    server.seen = []
+    server.errors = []
+    server.handle_error = lambda request, address: server.errors.append(sys.exc_info()[0])
+    took: list[float] = []
+
+    def serve() -> None:
+        start = time.monotonic()
+        server.handle_request()
+        took.append(time.monotonic() - start)
+
+    with support.closing(server), support.client(server) as sock:
+        loop = threading.Thread(target=serve)
+        loop.start()
+        try:
+            for line in send.splitlines(keepends=True):
+                sock.sendall(line)
+                if gap:
+                    time.sleep(gap)  # the client's pace, not a wait for the server
+            loop.join(LONG_DEADLINE)
+            assert not loop.is_alive(), "the handler was never cut off"
+            reply = support.recv_all(sock)
+        finally:
+            sock.close()  # unblocks a handler that is still reading
+            loop.join()
+    return reply, server, took[0]
+
+
+def test_request_deadline_cuts_off_a_client_silent_mid_line_without_a_timeout(
+        impl: str) -> None:
+    netserv_only(impl)
+
+    class Deadline(netserv.StreamRequestHandler):
+        request_deadline = 0.2  # and timeout stays None: only the deadline can fire
+
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.readline())
+
+        def deadline_exceeded(self, error: Exception) -> None:
+            self.server.seen.append(type(error))
+
+    reply, server, took = serve_one_bounded(impl, Deadline, send=b"half a li")
+    assert reply == b""
+    assert server.seen == [netserv.handlers.RequestDeadlineExceeded]
+    assert server.errors == []  # not a traceback through handle_error
+    assert took >= 0.2
+    assert issubclass(netserv.handlers.RequestDeadlineExceeded, TimeoutError)
+
+
+def test_request_deadline_bounds_each_read_call_not_the_connection(impl: str) -> None:
+    """Four lines 0.15 s apart (0.45 s in all) under a 0.3 s deadline: each
+    readline() has its own deadline, so every line is served."""
+    netserv_only(impl)
+
+    class Lines(netserv.StreamRequestHandler):
+        request_deadline = 0.3
+
+        def handle(self) -> None:
+            for _ in range(4):
+                self.wfile.write(self.rfile.readline())
+
+    lines = b"".join(b"line %d\n" % n for n in range(4))
+    reply, server, took = serve_one_bounded(impl, Lines, send=lines, gap=0.15)
+    assert reply == lines
+    assert server.errors == []
+    assert took > 0.3
+
+
+def test_request_deadline_keeps_a_shorter_timeout_as_the_standard_timeout_error(
+        impl: str) -> None:
+    """A per-read timeout shorter than the deadline fires as the standard
+    TimeoutError, through handle_error."""
+    netserv_only(impl)
+
+    class Both(netserv.StreamRequestHandler):
+        timeout = 0.1
+        request_deadline = LONG_DEADLINE
+
+        def handle(self) -> None:
+            self.wfile.write(self.rfile.readline())
+            self.rfile.readline()  # the client stays silent
+
+    reply, server, _took = serve_one_bounded(impl, Both, send=b"one\n")
+    assert reply == b"one\n"
+    assert server.errors == [TimeoutError]  # exactly TimeoutError, not the deadline's
+
+
+@pytest.mark.parametrize("timeout", [None, 3.0])
+def test_request_deadline_puts_the_handler_timeout_back_after_each_read(
+        impl: str, timeout: float | None) -> None:
+    """While a read waits, the socket's timeout is the time left; afterwards it
+    is the handler's again, so that writes behave as without a deadline."""
+    netserv_only(impl)
+
+    class Check(netserv.StreamRequestHandler):
+        request_deadline = 1.0
+
+        def handle(self) -> None:
+            self.server.seen.append(self.connection.gettimeout())
+            self.wfile.write(self.rfile.readline())
+            self.server.seen.append(self.connection.gettimeout())
+
+    Check.timeout = timeout
+    reply, server, _took = serve_one_bounded(impl, Check, send=b"one\n")
+    assert reply == b"one\n"
+    assert server.seen == [timeout, timeout]
+
+
+def test_request_deadline_with_rbufsize_0_still_reads_no_further_than_asked(
+        impl: str) -> None:
+    netserv_only(impl)
+
+    class ReadOneLine(netserv.StreamRequestHandler):
+        rbufsize = 0
+        request_deadline = LONG_DEADLINE
+
+        def handle(self) -> None:
+            line = self.rfile.readline()
+            self.wfile.write(line + support.recv_all(self.connection))
+
+    reply, _server = serve_one(impl, ReadOneLine, send=b"one\ntwo\n")
+    assert reply == b"one\ntwo\n"
 
 
 # -- DatagramRequestHandler ---------------------------------------------------------

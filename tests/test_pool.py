@@ -7,6 +7,7 @@ test when the serve loop has stopped accepting.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from typing import Any
@@ -383,3 +384,141 @@ def test_thread_pool_mixin_1000_connections_leave_no_fd_and_no_thread() -> None:
         assert support.open_fds() == fds
         status = server.pool_status()
         assert (status["workers"], status["queued"]) == (pool.DEFAULT_POOL_SIZE, 0)
+
+
+# -- a worker outlives its requests ------------------------------------------------
+
+class Exits(StreamRequestHandler):
+    """Read a line; raise the BaseException it names (b"exit", b"interrupt"), else echo."""
+
+    def handle(self) -> None:
+        line = self.rfile.readline()
+        if line == b"exit\n":
+            raise SystemExit(3)
+        if line == b"interrupt\n":
+            raise KeyboardInterrupt
+        self.wfile.write(line)
+
+
+def test_thread_pool_survives_20_system_exit_requests_then_answers_a_normal_one() -> None:
+    errors: list[type] = []
+
+    class Server(pool.ThreadPoolTCPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            import sys
+            errors.append(sys.exc_info()[0])
+
+    server = Server((demo.LOOPBACK, 0), Exits)
+    with demo.running(server):
+        for _ in range(20):  # more than pool_size: each would have ended a worker
+            assert demo.echo_once(server, b"exit\n") == b""  # closed, no reply
+        assert demo.echo_once(server, b"normal\n") == b"normal\n"
+        assert server.pool_status()["workers"] == pool.DEFAULT_POOL_SIZE
+    assert errors == [SystemExit] * 20
+    assert server.pool_status() == {"workers": 0, "busy": 0, "queued": 0}
+
+
+@pytest.mark.parametrize("line, name", [(b"exit\n", "SystemExit"),
+                                        (b"interrupt\n", "KeyboardInterrupt")])
+def test_thread_pool_reports_a_base_exception_once_on_stderr(
+        line: bytes, name: str, capfd: pytest.CaptureFixture[str]) -> None:
+    server = pool.ThreadPoolTCPServer((demo.LOOPBACK, 0), Exits)
+    server.pool_size = 1  # the same worker serves both requests
+    with demo.running(server):
+        assert demo.echo_once(server, line) == b""
+        assert demo.echo_once(server, b"next\n") == b"next\n"
+    err = capfd.readouterr().err
+    assert err.count("Exception occurred during processing of request") == 1
+    assert len(re.findall(rf"^{name}\b", err, re.MULTILINE)) == 1  # the traceback's last line
+
+
+def test_thread_pool_replaces_a_worker_that_dies_and_counts_only_running_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """handle_error() itself raises: the worker dies, threading.excepthook
+    reports it, a new worker takes its place."""
+    died: list[tuple[type[BaseException], str]] = []
+    monkeypatch.setattr(threading, "excepthook",
+                        lambda args: died.append((args.exc_type, args.thread.name)))
+
+    class Server(pool.ThreadPoolTCPServer):
+        pool_size = 2
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            raise RuntimeError("the report failed too")
+
+    server = Server((demo.LOOPBACK, 0), Exits)
+    with demo.running(server):
+        for _ in range(5):
+            assert demo.echo_once(server, b"exit\n") == b""
+        assert demo.echo_once(server, b"still served\n") == b"still served\n"
+        assert server.pool_status()["workers"] == 2
+    assert [exc_type for exc_type, _name in died] == [RuntimeError] * 5
+    assert len({name for _exc_type, name in died}) == 5  # five different workers
+    assert server.pool_status()["workers"] == 0
+
+
+def test_thread_pool_server_close_closes_queued_requests_when_no_worker_is_left() -> None:
+    """The only worker dies while server_close() waits for it (not replaced: the
+    pool is closed): the requests still queued are closed, none is left open."""
+    closed_requests: list[Any] = []
+    died = threading.Event()
+    queued = threading.Semaphore(0)
+
+    class Server(pool.ThreadPoolTCPServer):
+        pool_size = 1
+        queue_size = 2
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            # Die only once server_close() has closed the pool, so that no
+            # replacement serves the queue. (White-box: the pool's condition.)
+            with self._work_ready:
+                assert self._work_ready.wait_for(lambda: self._pool_closed, WAIT)
+            died.set()
+            raise RuntimeError("the worker dies")
+
+        def close_request(self, request: Any) -> None:
+            closed_requests.append(request)
+            super().close_request(request)
+
+        def process_request(self, request: Any, client_address: Any) -> None:
+            super().process_request(request, client_address)
+            queued.release()
+
+    hook = threading.excepthook
+    threading.excepthook = lambda args: None  # the dying worker's report: expected
+    server = Server((demo.LOOPBACK, 0), Exits)
+    loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))
+    loop.start()
+    clients: list[Client] = []
+    try:
+        clients.append(Client(server, b"exit\n"))  # the worker's last request
+        clients += [Client(server, b"queued %d\n" % n) for n in range(2)]
+        for _ in clients:  # the third fits once the worker has taken the first
+            assert queued.acquire(timeout=WAIT)
+        assert server.pool_status()["queued"] == 2
+        server.shutdown()
+        loop.join()
+        server.server_close()
+        assert died.is_set()
+        for client in clients:
+            client.join()
+    finally:
+        threading.excepthook = hook
+        server.shutdown()
+        loop.join()
+        server.server_close()
+    assert len(closed_requests) == 3
+    assert all(request.fileno() == -1 for request in closed_requests)
+    for client in clients:  # closed unserved: end-of-file, or a reset (unread data)
+        assert client.reply == b"" or client.error is not None
+
+
+@pytest.mark.parametrize("name", ["pool_size", "queue_size"])
+@pytest.mark.parametrize("value, error", [(0, ValueError), (-1, ValueError),
+                                          (1.5, TypeError), ("8", TypeError),
+                                          (True, TypeError), (None, TypeError)])
+def test_thread_pool_refuses_an_invalid_size_when_constructed(
+        name: str, value: object, error: type[Exception]) -> None:
+    cls = type("Pool", (pool.ThreadPoolTCPServer,), {name: value})
+    with pytest.raises(error, match=name):
+        cls((demo.LOOPBACK, 0), demo.LineEchoHandler)

@@ -1,13 +1,16 @@
 """UnixStreamServer and UnixDatagramServer (netserv.unix): servers on a path.
 
-netserv removes its socket file in server_close() (the stdlib leaves it),
-but only the file it created.
+Like the stdlib, server_close() leaves the socket file by default; with
+cleanup_socket it removes it, but only in the process that bound it and only
+if it is still the file it created.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import stat
+import threading
 
 import pytest
 
@@ -29,22 +32,37 @@ def test_unix_server_echoes_on_a_path(impl: str, transport: str) -> None:
         assert support.exchange(server) == b"hello\n"
 
 
-@pytest.mark.parametrize("impl, removed", [("netserv", True), ("stdlib", False)])
+@pytest.mark.parametrize("impl", support.IMPLS)
 @pytest.mark.parametrize("transport", UNIX_TRANSPORTS)
-def test_unix_server_close_removes_its_socket_file(impl: str, removed: bool,
-                                                   transport: str) -> None:
+def test_unix_server_close_then_unlink_works_as_with_the_standard_module(
+        impl: str, transport: str) -> None:
+    """The usual clean-up of a program written for socketserver: by default
+    server_close() leaves the file, so the program's own unlink() finds it."""
     server = support.make("sync", transport, impl)
     path = server.server_address
     try:
         server.server_close()
-        assert os.path.exists(path) is not removed
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+        os.unlink(path)  # raises FileNotFoundError if server_close() removed it
     finally:
         demo.cleanup(server)
 
 
 @pytest.mark.parametrize("transport", UNIX_TRANSPORTS)
-def test_unix_server_close_leaves_an_unrelated_file_alone(transport: str) -> None:
-    server = support.make("sync", transport, "netserv")
+def test_unix_server_cleanup_socket_removes_its_socket_file(transport: str) -> None:
+    server = support.make("sync", transport, "netserv", cleanup_socket=True)
+    path = server.server_address
+    try:
+        with support.serving(server):
+            assert support.exchange(server) == b"hello\n"
+        assert not os.path.exists(path)
+    finally:
+        demo.cleanup(server)
+
+
+@pytest.mark.parametrize("transport", UNIX_TRANSPORTS)
+def test_unix_server_cleanup_socket_leaves_an_unrelated_file_alone(transport: str) -> None:
+    server = support.make("sync", transport, "netserv", cleanup_socket=True)
     path = server.server_address
     try:
         os.unlink(path)
@@ -53,6 +71,41 @@ def test_unix_server_close_leaves_an_unrelated_file_alone(transport: str) -> Non
         server.server_close()
         with open(path) as f:
             assert f.read() == "not a socket"
+    finally:
+        demo.cleanup(server)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+@pytest.mark.parametrize("cleanup_socket", [False, True])
+@pytest.mark.parametrize("transport", UNIX_TRANSPORTS)
+def test_unix_server_closed_in_a_forked_child_still_serves_in_the_parent(
+        transport: str, cleanup_socket: bool) -> None:
+    """A child that inherits the server and closes it (as any forked worker
+    that cleans up does) leaves the parent's socket file in place, even when
+    the server removes its file on close."""
+    server = support.make("sync", transport, "netserv", cleanup_socket=cleanup_socket)
+    path = server.server_address
+    try:
+        pid = os.fork()  # before any thread of this test exists
+        if pid == 0:  # the child: close its copy and leave at once
+            code = 0
+            try:
+                server.server_close()
+            except BaseException:
+                code = 1
+            os._exit(code)
+        _pid, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert os.path.exists(path)
+        loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))
+        loop.start()
+        try:  # a new client finds the server at its path
+            assert support.exchange(server) == b"hello\n"
+        finally:
+            server.shutdown()
+            loop.join()
+        server.server_close()  # the binding process removes the file, if asked to
+        assert os.path.exists(path) is not cleanup_socket
     finally:
         demo.cleanup(server)
 
@@ -78,6 +131,7 @@ def test_unix_server_accepts_a_bytes_path(transport: str) -> None:
     with support.short_tempdir() as tmp:
         path = os.path.join(tmp, "s.sock").encode()
         cls = support.server_class("sync", transport, "netserv")
+        cls = type(cls.__name__, (cls,), {"cleanup_socket": True})
         server = cls(path, demo.default_handler("sync", transport))
         server.demo_transport = transport
         with support.serving(server):
