@@ -15,7 +15,7 @@ favour one of them):
    LINE and waiting for its echo before sending the next (a closed loop),
    for ``--seconds``. Servers: the reference loop (benchmarks/selectors_echo.py),
    EventDrivenTCPServer with LineEchoHandler, ThreadingTCPServer with
-   demo.LineEchoHandler. Figures: requests per second, and server and
+   demo.StreamEchoHandler. Figures: requests per second, and server and
    client CPU microseconds per request.
 2. *One request per connection*: CONNECT_CLIENTS clients each connect, send
    one line, half-close, read the echo and close, again and again.
@@ -126,8 +126,8 @@ def serve_main(kind: str) -> None:
         run = lambda: selectors_echo.serve(listener)  # noqa: E731
     else:
         cls, handler = {"select": (_BenchEventServer, eventdriven.LineEchoHandler),
-                        "threading": (_BenchThreadingServer, demo.LineEchoHandler),
-                        "pool": (_BenchPoolServer, demo.LineEchoHandler)}[kind]
+                        "threading": (_BenchThreadingServer, demo.StreamEchoHandler),
+                        "pool": (_BenchPoolServer, demo.StreamEchoHandler)}[kind]
         server = cls((LOOPBACK, 0), handler)
         port = server.server_address[1]
         run = server.serve_forever
@@ -324,7 +324,7 @@ def idle_memory(kind: str, connections: int) -> float:
                 accepted.release()
         server: Any = Server((LOOPBACK, 0), eventdriven.LineEchoHandler)
     else:
-        class Handler(demo.LineEchoHandler):
+        class Handler(demo.StreamEchoHandler):
             def setup(self) -> None:
                 super().setup()
                 accepted.release()

@@ -46,10 +46,12 @@ from typing import Any
 import netserv
 from netserv.lab import demo
 
-IMPLS = ("netserv", "stdlib")
-MODELS = ("sync", "threading", "forking")
-TRANSPORTS = ("tcp", "udp", "unix", "unix-dgram")
-STREAM_TRANSPORTS = ("tcp", "unix")
+# The names come from netserv.lab.demo, the one registry: MODELS are the
+# models both modules have, compared side by side.
+IMPLS = demo.IMPLS
+MODELS = demo.STDLIB_MODELS
+TRANSPORTS = tuple(demo.TRANSPORTS)
+STREAM_TRANSPORTS = demo.STREAM_TRANSPORTS
 
 #: Seconds a test client waits for a reply: a hung server fails the test
 #: long before the suite's own time limit, a loaded machine still replies.
@@ -72,8 +74,7 @@ def module(impl: str) -> ModuleType:
     return {"netserv": netserv, "stdlib": socketserver}[impl]
 
 
-def is_datagram(transport: str) -> bool:
-    return transport in ("udp", "unix-dgram")
+is_datagram = demo.is_datagram
 
 
 # -- servers -----------------------------------------------------------------

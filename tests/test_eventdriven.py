@@ -318,7 +318,7 @@ def test_event_driven_server_routes_connection_made_exception() -> None:
 
 def test_event_driven_server_refuses_a_blocking_handler_class() -> None:
     with pytest.raises(TypeError, match="EventHandler"):
-        EventDrivenTCPServer((demo.LOOPBACK, 0), demo.LineEchoHandler)
+        EventDrivenTCPServer((demo.LOOPBACK, 0), demo.StreamEchoHandler)
 
 
 def test_event_driven_mixin_refuses_a_datagram_server() -> None:

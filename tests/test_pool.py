@@ -147,7 +147,7 @@ def test_thread_pool_server_runs_the_hooks_of_the_threading_model_in_order() -> 
     for model in ("threading", "pool"):
         with support.HookLog() as log:
             server = support.recording_server(log, model, "tcp", "netserv",
-                                              demo.LineEchoHandler)
+                                              demo.StreamEchoHandler)
             with support.serving(server):
                 assert support.exchange(server) == b"hello\n"
             seen[model] = [support.collapse(events) for events in log.by_actor()
@@ -173,7 +173,7 @@ def test_thread_pool_mixin_failed_bind_leaves_no_thread_and_no_socket() -> None:
         taken.listen()
         before = set(threading.enumerate())
         with pytest.raises(OSError):
-            pool.ThreadPoolTCPServer(taken.getsockname(), demo.LineEchoHandler)
+            pool.ThreadPoolTCPServer(taken.getsockname(), demo.StreamEchoHandler)
         assert set(threading.enumerate()) == before
 
 
@@ -334,7 +334,7 @@ def test_thread_pool_mixin_routes_handler_exception_to_handle_error_and_carries_
 
 
 class TimedEchoHandler(StreamRequestHandler):
-    """demo.LineEchoHandler with a read timeout: a silent client is let go."""
+    """demo.StreamEchoHandler with a read timeout: a silent client is let go."""
 
     timeout = 0.2
 
@@ -371,7 +371,7 @@ def test_thread_pool_mixin_1000_connections_leave_no_fd_and_no_thread() -> None:
             super().close_request(request)
             closed.release()  # the client sees end-of-file a moment before this
 
-    server = Server((demo.LOOPBACK, 0), demo.LineEchoHandler)
+    server = Server((demo.LOOPBACK, 0), demo.StreamEchoHandler)
     with demo.running(server):
         assert demo.echo_once(server) == b"hello\n"
         assert closed.acquire(timeout=WAIT)

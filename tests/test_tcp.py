@@ -33,7 +33,7 @@ def test_tcp_server_bind_failure_raises_and_leaks_no_socket(impl: str) -> None:
         cls = support.server_class("sync", "tcp", impl)
         fds_before = support.open_fds()
         with pytest.raises(OSError):
-            cls(first.server_address, demo.LineEchoHandler)
+            cls(first.server_address, demo.StreamEchoHandler)
         assert support.open_fds().keys() == fds_before.keys()
         # The first server is untouched by the second's failure.
         with support.serving(first):
@@ -54,7 +54,7 @@ def test_tcp_server_reuse_attributes_set_the_socket_options(
 
 def test_tcp_server_bind_and_activate_false_leaves_it_to_the_caller(impl: str) -> None:
     cls = support.server_class("sync", "tcp", impl)
-    server = cls(("127.0.0.1", 0), demo.LineEchoHandler, bind_and_activate=False)
+    server = cls(("127.0.0.1", 0), demo.StreamEchoHandler, bind_and_activate=False)
     with support.closing(server):
         assert server.socket.getsockname()[1] == 0  # not bound yet
         server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)

@@ -176,7 +176,7 @@ def test_denied_request_is_shut_down_unserved() -> None:
         def verify_request(self, request: Any, client_address: Any) -> bool:
             return False
 
-    server = Denying((demo.LOOPBACK, 0), demo.LineEchoHandler)
+    server = Denying((demo.LOOPBACK, 0), demo.StreamEchoHandler)
     with serving(server) as tracer, demo.open_client(server) as client:
         assert client.recv(100) == b""  # closed without a reply
     assert tracer.summary() == f"""\
@@ -189,7 +189,7 @@ request 1
 {STOP}"""
 
 
-class FailingHandler(demo.LineEchoHandler):
+class FailingHandler(demo.StreamEchoHandler):
     def handle(self) -> None:
         self.rfile.readline()  # read first: closing on unread data would reset the client
         raise ValueError("the handler failed")
@@ -319,7 +319,7 @@ def test_a_tracer_attaches_once() -> None:
 
 
 def test_traced_hooks_class_attribute_adds_names() -> None:
-    class Handler(demo.LineEchoHandler):
+    class Handler(demo.StreamEchoHandler):
         traced_hooks = ("greet",)
 
         def greet(self) -> None:

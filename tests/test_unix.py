@@ -144,7 +144,7 @@ def test_unix_server_accepts_a_bytes_path(transport: str) -> None:
 def test_unix_server_abstract_address_has_no_file_to_remove(impl: str) -> None:
     name = f"\0netserv-test-{os.getpid()}-{impl}"
     cls = support.server_class("sync", "unix", impl)
-    server = cls(name, demo.LineEchoHandler)
+    server = cls(name, demo.StreamEchoHandler)
     server.demo_transport = "unix"
     with support.serving(server):
         assert support.exchange(server) == b"hello\n"

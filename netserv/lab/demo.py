@@ -8,14 +8,26 @@ module", "run it in a thread for the length of a ``with`` block", and "a
 client socket for it". This module builds them by name, so that a notebook,
 the trace command and the load generator all talk about the same servers.
 
-Names:
+The one registry of names (bench, load, serve, trace and the tests read it
+from here):
 
-* models: ``sync`` (TCPServer, ...), ``threading``, ``forking``, ``pool``
-  (netserv.pool) and ``select`` (netserv.eventdriven); the last two exist
-  only in netserv.
-* transports: ``tcp``, ``udp``, ``unix`` (a Unix stream socket) and
-  ``unix-dgram``.
-* impl: ``netserv`` or ``stdlib`` (the standard socketserver module).
+* models (:data:`MODELS`, model -> class-name prefix): ``sync``
+  (TCPServer, ...), ``threading``, ``forking``, ``pool`` (netserv.pool),
+  ``select`` (netserv.eventdriven) and ``prefork`` (netserv.prefork, listed
+  when that module is present); the standard module has only
+  :data:`STDLIB_MODELS`. :func:`models` lists them per impl.
+* transports (:data:`TRANSPORTS`, transport -> class-name suffix): ``tcp``,
+  ``udp``, ``unix`` (a Unix stream socket) and ``unix-dgram``.
+* impl (:data:`IMPLS`): ``netserv`` or ``stdlib`` (the standard socketserver
+  module).
+
+One echo handler per protocol: :class:`StreamEchoHandler` (lines over a
+stream, for every blocking model), :class:`DatagramEchoHandler`, and
+netserv.eventdriven's ``LineEchoHandler`` for the select model.
+:func:`echo_handler` picks the right one, built on the standard module's
+handler classes for a stdlib server if asked, and with Nagle's algorithm
+off (TCP_NODELAY) if asked: the benchmarks measure the server model, not
+the 40 ms that Nagle plus a delayed ACK add to pipelined small replies.
 
 Every server binds to 127.0.0.1 on port 0 (the kernel picks a free port), or
 to a socket file in a fresh temporary directory; :func:`running` removes that
@@ -25,7 +37,9 @@ directory when the block ends. Nothing here listens on other interfaces.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
+import importlib.util
 import os
 import shutil
 import socket
@@ -35,29 +49,75 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from .. import eventdriven
 from ..handlers import DatagramRequestHandler, StreamRequestHandler
 
-__all__ = ["MODELS", "TRANSPORTS", "IMPLS", "LineEchoHandler", "DatagramEchoHandler",
-           "server_class", "make_server", "bind", "running", "open_client", "echo_once"]
+__all__ = [
+    "DATAGRAM_TRANSPORTS",
+    "IMPLS",
+    "MODELS",
+    "STDLIB_MODELS",
+    "STREAM_TRANSPORTS",
+    "TRANSPORTS",
+    "DatagramEchoHandler",
+    "StreamEchoHandler",
+    "bind",
+    "cleanup",
+    "default_handler",
+    "echo_handler",
+    "echo_once",
+    "is_datagram",
+    "make_server",
+    "models",
+    "open_client",
+    "running",
+    "server_class",
+    "set_nodelay",
+]
 
 LOOPBACK = "127.0.0.1"
 
 #: Concurrency model -> class-name prefix of its combined servers.
 MODELS = {"sync": "", "threading": "Threading", "forking": "Forking",
           "pool": "ThreadPool", "select": "EventDriven"}
+#: The models the standard socketserver module has.
+STDLIB_MODELS = ("sync", "threading", "forking")
 #: Module that defines each model's combined classes in netserv.
-_MODEL_MODULES = {"pool": "netserv.pool", "select": "netserv.eventdriven"}
+_MODEL_MODULES = {"pool": "netserv.pool", "select": "netserv.eventdriven",
+                  "prefork": "netserv.prefork"}
 #: Transport -> class-name suffix.
 TRANSPORTS = {"tcp": "TCPServer", "udp": "UDPServer",
               "unix": "UnixStreamServer", "unix-dgram": "UnixDatagramServer"}
+STREAM_TRANSPORTS = ("tcp", "unix")
+DATAGRAM_TRANSPORTS = ("udp", "unix-dgram")
 IMPLS = ("netserv", "stdlib")
+
+# The pre-fork model is listed only where its module exists (it is imported
+# when a server of that model is built, not here).
+if importlib.util.find_spec("netserv.prefork") is not None:
+    MODELS["prefork"] = "PreFork"
 
 #: Seconds a demo client waits for a reply before giving up: long enough for
 #: a loaded 2-core machine, short enough that a hung server fails a test.
 CLIENT_TIMEOUT = 10.0
 
 
-class LineEchoHandler(StreamRequestHandler):
+def models(impl: str = "netserv") -> tuple[str, ...]:
+    """The models an impl has, in the registry's order."""
+    return tuple(MODELS) if impl == "netserv" else STDLIB_MODELS
+
+
+def is_datagram(transport: str) -> bool:
+    return transport in DATAGRAM_TRANSPORTS
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Turn Nagle's algorithm off on a TCP socket (nothing on a Unix socket)."""
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class StreamEchoHandler(StreamRequestHandler):
     """Send every line back as it arrives, until the client closes."""
 
     def handle(self) -> None:
@@ -72,8 +132,44 @@ class DatagramEchoHandler(DatagramRequestHandler):
         self.wfile.write(self.packet)
 
 
-def is_datagram(transport: str) -> bool:
-    return transport in ("udp", "unix-dgram")
+class _NoDelayEventEcho(eventdriven.LineEchoHandler):
+    """netserv.eventdriven's LineEchoHandler with Nagle's algorithm off."""
+
+    __slots__ = ()
+
+    def connection_made(self) -> None:
+        set_nodelay(self.request)
+        super().connection_made()
+
+
+@functools.cache
+def echo_handler(model: str = "sync", transport: str = "tcp", impl: str = "netserv",
+                 nodelay: bool = False) -> type:
+    """The echo handler that fits a model, transport and impl.
+
+    ``impl="stdlib"`` gives the same handler built on socketserver's handler
+    classes, so that comparing impls compares the whole request path.
+    ``nodelay`` sets TCP_NODELAY on each connection (Nagle's algorithm off).
+    The same arguments always return the same class.
+    """
+    if model == "select":
+        return _NoDelayEventEcho if nodelay else eventdriven.LineEchoHandler
+    ours: type = DatagramEchoHandler if is_datagram(transport) else StreamEchoHandler
+    if impl == "stdlib":
+        std = socketserver.DatagramRequestHandler if is_datagram(transport) \
+            else socketserver.StreamRequestHandler
+        handle = (DatagramEchoHandler.handle if is_datagram(transport)
+                  else StreamEchoHandler.handle)
+        ours = type("Stdlib" + ours.__name__, (std,), {"handle": handle,
+                                                       "__doc__": ours.__doc__})
+    if nodelay and not is_datagram(transport):
+        ours = type("NoDelay" + ours.__name__, (ours,), {"disable_nagle_algorithm": True})
+    return ours
+
+
+def default_handler(model: str, transport: str) -> type:
+    """The echo handler that fits a model and transport (netserv's, Nagle on)."""
+    return echo_handler(model, transport)
 
 
 def server_class(model: str = "sync", transport: str = "tcp", impl: str = "netserv") -> type:
@@ -85,27 +181,30 @@ def server_class(model: str = "sync", transport: str = "tcp", impl: str = "netse
     if impl not in IMPLS:
         raise ValueError(f"unknown impl {impl!r}; choose from {', '.join(IMPLS)}")
     name = MODELS[model] + TRANSPORTS[transport]
+    if model not in models(impl):
+        raise ValueError(f"{impl} has no {name} (the {model!r} model is netserv's own)")
     if impl == "stdlib":
         module: Any = socketserver
     else:
-        module = importlib.import_module(_MODEL_MODULES.get(model, "netserv"))
+        try:
+            module = importlib.import_module(_MODEL_MODULES.get(model, "netserv"))
+        except ImportError as exc:
+            raise ValueError(f"model {model!r} cannot be loaded: {exc}") from None
     try:
-        return getattr(module, name)
+        cls: type = getattr(module, name)
     except AttributeError:
         raise ValueError(f"{impl} has no {name} (model {model!r} over {transport!r}) "
                          f"on this system") from None
-
-
-def default_handler(model: str, transport: str) -> type:
-    """The echo handler that fits a model and transport."""
-    if model == "select":
-        return importlib.import_module("netserv.eventdriven").LineEchoHandler
-    return DatagramEchoHandler if is_datagram(transport) else LineEchoHandler
+    return cls
 
 
 def make_server(model: str = "sync", transport: str = "tcp", impl: str = "netserv",
-                handler: type | None = None, **attributes: Any) -> Any:
+                handler: type | None = None, *, nodelay: bool = False,
+                **attributes: Any) -> Any:
     """Create and bind an echo server (or one with your handler) on loopback.
+
+    The echo handler is netserv's (:func:`echo_handler`); ``nodelay`` turns
+    Nagle's algorithm off on its connections.
 
     ``attributes`` are set on the new class before binding, so class
     variables such as ``request_queue_size``, ``daemon_threads`` or
@@ -116,7 +215,7 @@ def make_server(model: str = "sync", transport: str = "tcp", impl: str = "netser
     cls = server_class(model, transport, impl)
     if attributes:
         cls = type(cls.__name__, (cls,), attributes)
-    return bind(cls, transport, handler or default_handler(model, transport))
+    return bind(cls, transport, handler or echo_handler(model, transport, nodelay=nodelay))
 
 
 def bind(cls: type, transport: str, handler: type) -> Any:

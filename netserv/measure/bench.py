@@ -18,26 +18,41 @@ The result is the load generator's (see netserv.measure.load) plus ``model``,
 ``impl`` and ``server_cpu_per_request_us``; ``--json`` and ``--csv`` save it,
 and a short table is printed.
 
+Servers started here run with Nagle's algorithm off (TCP_NODELAY) unless
+``--nagle`` is given, to show its effect once: see netserv.measure.serve.
+``--protocol http`` drives a running HTTP/1.1 server (``--connect``) with
+keep-alive GET requests; the demo servers speak lines only.
+
+Command-line contract: every bad input (a rate of zero, infinity or beyond
+MAX_RATE, a payload beyond MAX_PAYLOAD, a target off loopback, an output
+file in a missing directory, a model the impl lacks...) is refused before
+anything starts or connects, with one line on stderr and exit status 2, as
+argparse does. A run in which no request got a reply exits with status 1
+and a hint; so does a server that does not start or a worker that fails.
+
 Resource handling: the server process is always stopped and waited for,
 also when the run fails. Error handling: a server that does not start
 (an unknown model on this system, say) raises RuntimeError with its
-message; ``main`` prints it and returns 1.
+message.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import selectors
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from typing import Any, NoReturn, Self
 
+from ..lab import demo
 from . import load
+from .spec import LoadSpec
 
-__all__ = ["ServerProcess", "run_bench", "format_table", "main"]
+__all__ = ["ServerProcess", "format_table", "main", "run_bench"]
 
 #: Seconds a server process may take to start (an interpreter, an import,
 #: a bind) and to stop (joining its handler threads or children).
@@ -46,7 +61,9 @@ SERVER_STOP_TIMEOUT = 30.0
 #: Open loop: warn when the generator's own median lateness is this share
 #: of the median latency it reports.
 LAG_WARNING = 0.5
-MODELS = ("sync", "threading", "forking", "pool", "select")
+#: Exit statuses: bad input (refused before the run), a run that failed.
+EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 class ServerProcess:
@@ -56,17 +73,20 @@ class ServerProcess:
     the socket listens) and stopped on exit (killed if it does not stop).
     """
 
-    def __init__(self, model: str, transport: str = "tcp", impl: str = "netserv") -> None:
+    def __init__(self, model: str, transport: str = "tcp", impl: str = "netserv",
+                 nagle: bool = False) -> None:
         self.args = [sys.executable, "-m", "netserv", "serve", "--control",
                      "--model", model, "--transport", transport, "--impl", impl]
+        if nagle:
+            self.args.append("--nagle")
         self.proc: subprocess.Popen[str] | None = None
         self.address: Any = None
         self.final_cpu: float | None = None
         self.errors: Any = None
 
-    def __enter__(self) -> ServerProcess:
+    def __enter__(self) -> Self:
         env = dict(os.environ)
-        package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         # stderr goes to a file, not a pipe: a server printing many
         # tracebacks must never block on a pipe nobody reads.
@@ -91,7 +111,7 @@ class ServerProcess:
         reply = self._read(SERVER_START_TIMEOUT)
         if reply is None:
             raise RuntimeError(f"server stopped answering\n{self._stderr()}")
-        return reply["cpu"]["self"] + reply["cpu"]["children"]
+        return float(reply["cpu"]["self"] + reply["cpu"]["children"])
 
     def stop(self) -> float | None:
         """Stop the server; return its final CPU seconds (None if it did not stop cleanly)."""
@@ -134,7 +154,8 @@ class ServerProcess:
             self.proc.kill()
         self.proc.wait()
         self.errors.seek(0)
-        return self.errors.read().strip()
+        text: str = self.errors.read()
+        return text.strip()
 
     def _kill(self) -> None:
         proc = self.proc
@@ -155,17 +176,25 @@ class ServerProcess:
 
 
 def run_bench(model: str = "threading", impl: str = "netserv", transport: str = "tcp",
-              *, connect: Any = None, **load_options: Any) -> dict[str, Any]:
+              *, connect: Any = None, nagle: bool = False,
+              **load_options: Any) -> dict[str, Any]:
     """Start a server (unless ``connect`` is given), run the load, return the result.
 
     ``load_options`` are LoadSpec fields: clients, duration, warmup, rate,
-    per_connection, payload, processes, max_requests, reply_timeout, quiet.
+    per_connection, payload, processes, max_requests, reply_timeout, quiet,
+    protocol, path. ``nagle`` leaves Nagle's algorithm on in the server
+    started here. The spec is validated (ValueError) before anything starts.
     """
     if connect is not None:
         result = load.run(load.LoadSpec(connect, transport, **load_options))
-        result.update(model=model if model else None, impl=impl, server_cpu_per_request_us=None)
+        result.update(model=model if model else None, impl=impl, server_cpu_per_request_us=None,
+                      nagle=None)
         return result
-    with ServerProcess(model, transport, impl) as server:
+    # Refuse a bad spec before a server starts: the address is filled in below.
+    LoadSpec("/placeholder" if transport.startswith("unix") else ("127.0.0.1", 1),
+             transport, **load_options).validate()
+    demo.server_class(model, transport, impl)  # ValueError: no such server
+    with ServerProcess(model, transport, impl, nagle) as server:
         cpu_before = server.cpu()
         result = load.run(load.LoadSpec(server.address, transport, **load_options))
         cpu_after = server.stop()
@@ -173,7 +202,7 @@ def run_bench(model: str = "threading", impl: str = "netserv", transport: str = 
     server_cpu = None
     if cpu_after is not None and replies:
         server_cpu = (cpu_after - cpu_before) / replies * 1e6
-    result.update(model=model, impl=impl, server_cpu_per_request_us=server_cpu)
+    result.update(model=model, impl=impl, server_cpu_per_request_us=server_cpu, nagle=nagle)
     return result
 
 
@@ -184,21 +213,26 @@ def _fmt(value: Any, spec: str) -> str:
 def format_table(results: list[dict[str, Any]]) -> str:
     """A short plain-text table: one line per result.
 
-    ``silent`` is the number of clients that never got a reply; ``gen µs``
-    and ``srv µs`` are CPU microseconds per request of the load generator
-    and of the server.
+    ``rate/s`` is the open-loop rate asked for, ``goodput`` the replies
+    received inside the window per second (the drain excluded), ``backlog``
+    and ``drop`` the measured requests answered only after the window, or
+    never; ``silent`` is the number of clients that never got a reply;
+    ``gen µs`` and ``srv µs`` are CPU microseconds per request of the load
+    generator and of the server.
     """
     head = (f"{'model':<10} {'impl':<8} {'transport':<10} {'mode':<6} {'clients':>7} "
-            f"{'rate/s':>8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} "
-            f"{'max ms':>8} {'errors':>6} {'silent':>6} {'gen µs':>7} {'srv µs':>7}")
+            f"{'rate/s':>8} {'goodput':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99.9':>8} "
+            f"{'max ms':>8} {'backlog':>7} {'drop':>6} {'errors':>6} {'silent':>6} "
+            f"{'gen µs':>7} {'srv µs':>7}")
     lines = [head, "-" * len(head)]
     for r in results:
         lat = r["latency_ms"]
         lines.append(
-            f"{str(r.get('model')):<10} {str(r.get('impl')):<8} {r['transport']:<10} "
+            f"{r.get('model')!s:<10} {r.get('impl')!s:<8} {r['transport']:<10} "
             f"{r['mode']:<6} {r['clients']:>7} {_fmt(r['rate'], '.0f'):>8} "
             f"{r['throughput_rps']:>9.0f} {lat['p50']:>8.3f} {lat['p99']:>8.3f} "
-            f"{lat['p999']:>8.3f} {lat['max']:>8.3f} {r['errors']:>6} "
+            f"{lat['p999']:>8.3f} {lat['max']:>8.3f} {_fmt(r.get('backlog'), 'd'):>7} "
+            f"{_fmt(r.get('dropped'), 'd'):>6} {r['errors']:>6} "
             f"{r.get('clients_without_reply', 0):>6} "
             f"{_fmt(r['generator_cpu_per_request_us'], '.1f'):>7} "
             f"{_fmt(r['server_cpu_per_request_us'], '.1f'):>7}")
@@ -210,47 +244,122 @@ def _parse_target(text: str, transport: str) -> Any:
         return text
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
-        raise ValueError(f"--connect wants HOST:PORT, got {text!r}")
+        raise ValueError(f"--connect wants HOST:PORT (IPv6: [::1]:PORT), got {text!r}")
     return (host.strip("[]"), int(port))
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
+def _check_output(path: str | None, option: str) -> None:
+    """Refuse an output file that could not be written after the run."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option} {path}: directory {folder} does not exist")
+    if os.path.isdir(path) or not os.access(folder, os.W_OK):
+        raise ValueError(f"{option} {path}: cannot write a file there")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="python -m netserv bench",
         description="Drive an echo server with the load generator and print latency figures.")
-    parser.add_argument("--model", choices=MODELS, default="threading")
-    parser.add_argument("--impl", choices=("netserv", "stdlib"), default="netserv")
-    parser.add_argument("--transport", choices=load.TRANSPORTS, default="tcp")
+    parser.add_argument("--model", choices=list(demo.MODELS), default="threading")
+    parser.add_argument("--impl", choices=demo.IMPLS, default="netserv")
+    parser.add_argument("--transport", choices=list(demo.TRANSPORTS), default="tcp")
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
-    parser.add_argument("--duration", type=float, default=5.0, help="measured seconds (default 5)")
-    parser.add_argument("--warmup", type=float, default=1.0,
+    parser.add_argument("--duration", type=_finite_float, default=5.0,
+                        help="measured seconds (default 5)")
+    parser.add_argument("--warmup", type=_finite_float, default=1.0,
                         help="unmeasured seconds first (default 1)")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="open loop: total requests per second (default: closed loop)")
+    parser.add_argument("--rate", type=_finite_float, default=None,
+                        help=f"open loop: total requests per second, at most "
+                             f"{load.MAX_RATE:.0f} (default: closed loop)")
     parser.add_argument("--per-connection", action="store_true",
                         help="a new connection per request (streams only)")
     parser.add_argument("--payload", type=int, default=64, help="bytes per request (default 64)")
+    parser.add_argument("--protocol", choices=load.PROTOCOLS, default="line",
+                        help="line: echoed lines (default); http: HTTP/1.1 keep-alive GETs "
+                             "(with --connect)")
+    parser.add_argument("--path", default="/", help="http: the path to GET (default /)")
     parser.add_argument("--processes", type=int, default=None,
                         help="load generator processes (default: one per core)")
     parser.add_argument("--max-requests", type=int, default=load.DEFAULT_MAX_REQUESTS)
+    parser.add_argument("--reply-timeout", type=_finite_float,
+                        default=load.DEFAULT_REPLY_TIMEOUT,
+                        help="seconds before a request without reply is a timeout (default 5)")
+    parser.add_argument("--nagle", action="store_true",
+                        help="leave Nagle's algorithm on in the server (default: TCP_NODELAY)")
     parser.add_argument("--connect", metavar="HOST:PORT",
-                        help="drive a running line-echo server on loopback (or a socket path)")
+                        help="drive a running server on loopback (or a socket path)")
     parser.add_argument("--json", metavar="FILE", help="save the result as JSON")
     parser.add_argument("--csv", metavar="FILE", help="save the result as CSV")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    args = parser.parse_args(argv)
-    options = dict(clients=args.clients, duration=args.duration, warmup=args.warmup,
-                   rate=args.rate, per_connection=args.per_connection, payload=args.payload,
-                   processes=args.processes, max_requests=args.max_requests, quiet=args.quiet)
+    return parser
+
+
+def _no_reply_hint(result: dict[str, Any]) -> str:
+    kinds = ", ".join(f"{k} {v}" for k, v in result["error_kinds"].items() if v) or "none"
+    what = ("answer HTTP/1.1 with Content-Length" if result["protocol"] == "http"
+            else "echo each line it receives")
+    return (f"netserv bench: no request got a reply (errors: {kinds}); is the server running "
+            f"at {result['target']}, and does it {what}?")
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    options: dict[str, Any] = {
+        "clients": args.clients, "duration": args.duration, "warmup": args.warmup,
+        "rate": args.rate, "per_connection": args.per_connection, "payload": args.payload,
+        "processes": args.processes, "max_requests": args.max_requests,
+        "reply_timeout": args.reply_timeout, "quiet": args.quiet,
+        "protocol": args.protocol, "path": args.path}
     try:
+        _check_output(args.json, "--json")
+        _check_output(args.csv, "--csv")
         connect = _parse_target(args.connect, args.transport) if args.connect else None
-        result = run_bench(args.model, args.impl, args.transport, connect=connect, **options)
+        if connect is not None:
+            LoadSpec(connect, args.transport, **options).validate()
+        elif args.protocol == "http":
+            raise ValueError("--protocol http needs --connect: the demo servers echo lines")
+        else:
+            LoadSpec("/placeholder" if args.transport.startswith("unix") else ("127.0.0.1", 1),
+                     args.transport, **options).validate()
+            demo.server_class(args.model, args.transport, args.impl)
+    except ValueError as exc:
+        print(f"netserv bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = run_bench(args.model, args.impl, args.transport, connect=connect,
+                           nagle=args.nagle, **options)
     except (ValueError, RuntimeError) as exc:
         print(f"netserv bench: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     if args.connect:
         result["model"] = None
+    if args.json:
+        load.write_json(result, args.json)
+    if args.csv:
+        load.write_csv(result, args.csv)
+    if not result["replies_total"]:
+        print(_no_reply_hint(result), file=sys.stderr)
+        return EXIT_FAILED
     print(format_table([result]))
+    if result["note"]:
+        print(f"note: {result['note']}")
     if result["clients_without_reply"]:
         print(f"warning: {result['clients_without_reply']} client(s) never got a reply")
     lag = result.get("generator_lag_ms")
@@ -260,8 +369,4 @@ def main(argv: list[str]) -> int:
     if result["generator_busy"] and result["generator_busy"] > 0.9:
         print("warning: the load generator was busy >90% of the time; figures may be "
               "limited by the generator (try --processes)")
-    if args.json:
-        load.write_json(result, args.json)
-    if args.csv:
-        load.write_csv(result, args.csv)
     return 0

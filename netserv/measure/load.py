@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``run(LoadSpec(...))`` drives a line-echo server (any server that answers
+``run(LoadSpec(...))`` (netserv.measure.spec) drives a line-echo server (any server that answers
 each request with exactly as many bytes) with N concurrent *clients* and
 returns plain data: throughput, errors, latency percentiles and the full
 latency histogram (netserv.measure.stats).
@@ -54,20 +54,56 @@ Unix socket paths: anything else is refused with ValueError.
 Errors are counted, never waited for: a request with no reply within
 ``reply_timeout`` of being sent is a ``timeout`` (its persistent connection
 is dropped and reopened), a refused or reset connection is a ``connection``
-error, a datagram the kernel would not queue is ``dropped``, a reply that is
-not the echo of its request is a ``mismatch``. ``clients_without_reply``
+error, a datagram the kernel would not queue is ``send_failed``, a reply that
+is not the echo of its request is a ``mismatch``. ``clients_without_reply``
 counts clients that sent requests and got no reply at all: a server that
 serves only some of its clients (a synchronous one with persistent
 connections, a thread pool with more connections than threads) cannot hide.
+
+``protocol="http"`` sends ``GET path HTTP/1.1`` on keep-alive connections
+instead of echoed lines (netserv.measure.protocol), in either loop.
+
+The result's fields (a dict; ``bench`` adds model, impl and server CPU):
+
+* what ran: ``transport``, ``protocol``, ``target``, ``mode`` ("closed" or
+  "open"), ``clients``, ``rate`` (asked for, or None), ``per_connection``,
+  ``payload``, ``duration``, ``warmup``, ``window`` (start and end, monotonic);
+* the window's accounting. *Measured* requests are those due inside the
+  window; each one ends in exactly one of three counts:
+  ``answered_in_window`` (its reply arrived before the window closed),
+  ``backlog`` (answered, but only during the drain: the queue the server
+  still held when the window closed) and ``dropped`` (never answered: an
+  error, a timeout, or still unanswered when the drain ended; in open loop
+  a request the generator could not send counts here too). So
+  ``offered = answered_in_window + backlog + dropped``;
+* rates, per second of the window: ``offered_rate`` (measured requests
+  sent / duration; in closed loop it adapts to the server), ``goodput``
+  (answered_in_window / duration: never above offered_rate, and the drain
+  is excluded, so past the knee it stays at what the server can serve)
+  and ``throughput_rps`` (the same figure as goodput, the name tables use);
+* latency: ``latency_ms`` (p50, p90, p99, p999, max, mean of the measured
+  requests that were answered, drain included) and ``histogram``; in open
+  loop also ``latency_uncorrected_ms``/``histogram_uncorrected``: what a
+  client that waits for each reply before sending the next would have
+  measured, timed from the later of the actual send and the previous reply
+  on the same connection (for datagrams: the send). That is the
+  coordinated-omission mistake, kept for comparison: it leaves out the
+  time a request waited behind the one before. ``completed`` counts the answered measured
+  requests (answered_in_window + backlog);
+* errors: ``errors`` (all kinds, warm-up included), ``error_kinds``,
+  ``clients_without_reply``, ``capped`` (max_requests was reached),
+  ``requests_sent_total``, ``replies_total``, ``note`` (why HTTP responses
+  were refused, if they were);
+* the generator itself: ``generator_processes``, ``generator_cpu_s``,
+  ``generator_cpu_per_request_us``, ``generator_busy`` and, in open loop,
+  ``generator_lag_ms`` (how late it sent: p50, p99, max);
+* ``machine`` and ``measured_at``.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
-import ipaddress
 import json
-import math
 import os
 import platform
 import selectors
@@ -76,27 +112,33 @@ import sys
 import time
 from typing import Any
 
-from .loadworker import ERROR_KINDS, RECV_SIZE, SEQ_DIGITS, WORKER_START_TIMEOUT
+from .loadworker import ERROR_KINDS, WORKER_START_TIMEOUT
+from .spec import (
+    DEFAULT_MAX_REQUESTS,
+    DEFAULT_REPLY_TIMEOUT,
+    MAX_RATE,
+    PROTOCOLS,
+    TRANSPORTS,
+    LoadSpec,
+    check_loopback,
+)
 from .stats import Histogram
 
-__all__ = ["LoadSpec", "run", "machine_info", "check_loopback", "write_json", "write_csv",
-           "CSV_FIELDS"]
+__all__ = [
+    "CSV_FIELDS",
+    "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_REPLY_TIMEOUT",
+    "MAX_RATE",
+    "PROTOCOLS",
+    "TRANSPORTS",
+    "LoadSpec",
+    "check_loopback",
+    "machine_info",
+    "run",
+    "write_csv",
+    "write_json",
+]
 
-#: Transports the generator speaks (the names of netserv.lab.demo).
-TRANSPORTS = ("tcp", "udp", "unix", "unix-dgram")
-#: Seconds to wait for a reply before counting a timeout: long enough to see
-#: a 1-second stall as latency rather than as an error, short enough that a
-#: dead server ends the run promptly.
-DEFAULT_REPLY_TIMEOUT = 5.0
-#: Hard cap on requests in one run, whatever the rate: bounds memory and time
-#: even for a mistaken --rate (at ~50k/s this is well over a minute of load).
-DEFAULT_MAX_REQUESTS = 5_000_000
-#: Longest run accepted (seconds of warm-up plus measurement).
-MAX_RUN_SECONDS = 3600.0
-#: The smallest payload: the sequence number, one filler byte, the newline.
-MIN_PAYLOAD = SEQ_DIGITS + 2
-#: Largest datagram payload: the demo datagram servers read 8192 bytes at most.
-MAX_DATAGRAM_PAYLOAD = 8192
 #: Seconds between progress lines on stderr (the workers report twice as often).
 PROGRESS_EVERY = 1.0
 #: Seconds a worker may take to finish after its own deadline before the
@@ -107,72 +149,8 @@ WORKER_COMMAND = "from netserv.measure.loadworker import worker_main; worker_mai
 #: Delay between "all workers ready" and the common start instant, so the
 #: start message reaches every worker before the clock starts.
 START_DELAY = 0.05
-
-
-@dataclasses.dataclass
-class LoadSpec:
-    """What to run. ``address`` is (host, port) for tcp/udp or a path for unix."""
-
-    address: Any
-    transport: str = "tcp"
-    clients: int = 8
-    duration: float = 5.0
-    warmup: float = 1.0
-    rate: float | None = None  # total requests per second (open loop); None: closed loop
-    per_connection: bool = False
-    payload: int = 64  # bytes per request, newline included
-    processes: int | None = None  # worker processes; None: one per core, at most one per client
-    max_requests: int = DEFAULT_MAX_REQUESTS
-    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
-    quiet: bool = False  # no progress lines on stderr
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first setting that cannot be run."""
-        if self.transport not in TRANSPORTS:
-            raise ValueError(f"unknown transport {self.transport!r}; choose from {TRANSPORTS}")
-        if self.clients < 1:
-            raise ValueError(f"clients must be >= 1, got {self.clients}")
-        if not (0 < self.duration and 0 <= self.warmup
-                and self.duration + self.warmup <= MAX_RUN_SECONDS):
-            raise ValueError(f"duration must be > 0, warmup >= 0, and together at most "
-                             f"{MAX_RUN_SECONDS:.0f} s")
-        if self.rate is not None and not self.rate > 0:
-            raise ValueError(f"rate must be > 0 requests/s (or None for closed loop), "
-                             f"got {self.rate}")
-        if self.payload < MIN_PAYLOAD:
-            raise ValueError(f"payload must be >= {MIN_PAYLOAD} bytes "
-                             f"(it carries a sequence number)")
-        datagram = self.transport in ("udp", "unix-dgram")
-        if datagram and self.payload > MAX_DATAGRAM_PAYLOAD:
-            raise ValueError(f"datagram payload must be <= {MAX_DATAGRAM_PAYLOAD} bytes")
-        if datagram and self.per_connection:
-            raise ValueError("per_connection applies to stream transports (tcp, unix) only")
-        if self.max_requests < 1 or not self.reply_timeout > 0:
-            raise ValueError("max_requests must be >= 1 and reply_timeout > 0")
-        check_loopback(self.address, self.transport)
-
-    def worker_count(self) -> int:
-        if self.processes is not None:
-            return max(1, min(self.processes, self.clients))
-        return max(1, min(self.clients, os.cpu_count() or 1))
-
-
-def check_loopback(address: Any, transport: str) -> None:
-    """Refuse any target that is not on this machine's loopback (ValueError)."""
-    if transport.startswith("unix"):
-        if not isinstance(address, str):
-            raise ValueError(f"a {transport} target is a socket path, got {address!r}")
-        return
-    try:
-        host, port = address
-        ip = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
-    except (TypeError, ValueError):
-        raise ValueError(f"target must be (loopback IP, port), got {address!r}") from None
-    if not ip.is_loopback:
-        raise ValueError(f"netserv.measure.load only sends to loopback addresses (127.0.0.0/8, ::1); "
-                         f"refusing {host!r}")
-    if not 0 < int(port) < 65536:
-        raise ValueError(f"bad port {port!r}")
+#: Bytes read from a worker's pipe at once.
+PIPE_READ = 65536
 
 
 def machine_info() -> dict[str, Any]:
@@ -193,29 +171,23 @@ def run(spec: LoadSpec) -> dict[str, Any]:
     Blocks for about warmup + duration (+ drain) seconds. Resource handling:
     the worker processes are started here and always waited for before
     returning (killed if they overstay their deadline). Error handling:
-    ValueError for a spec that cannot run; RuntimeError if a worker dies or
-    fails (its stderr is passed through to ours). Server errors are not
-    exceptions: they are counted in the result.
+    ValueError for a spec that cannot run (raised before any process starts
+    or any socket connects); RuntimeError if a worker dies or fails (its
+    stderr is passed through to ours). Server errors are not exceptions:
+    they are counted in the result.
     """
     spec.validate()
-    nworkers = spec.worker_count()
-    shares = [spec.clients // nworkers + (i < spec.clients % nworkers) for i in range(nworkers)]
-    cap = math.ceil(spec.max_requests / nworkers)
     env = dict(os.environ)
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
     workers: list[subprocess.Popen[str]] = []
     try:
-        first = 0
-        for index, share in enumerate(shares):
-            config = dataclasses.asdict(spec) | {"first_client": first, "my_clients": share,
-                                                 "my_max_requests": cap, "worker": index}
-            first += share
+        for worker_spec in spec.worker_specs():
             proc = subprocess.Popen([sys.executable, "-c", WORKER_COMMAND], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, text=True, env=env)
             workers.append(proc)
             assert proc.stdin is not None
-            proc.stdin.write(json.dumps(config) + "\n")
+            proc.stdin.write(worker_spec.to_json() + "\n")
             proc.stdin.flush()
         results = _supervise(spec, workers)
     finally:
@@ -225,8 +197,11 @@ def run(spec: LoadSpec) -> dict[str, Any]:
             proc.wait()
             for pipe in (proc.stdin, proc.stdout):
                 if pipe is not None:
-                    pipe.close()
-    return _combine(spec, results, nworkers)
+                    try:
+                        pipe.close()
+                    except BrokenPipeError:
+                        pass  # unflushed data for a worker that is gone
+    return _combine(spec, results, len(workers))
 
 
 def _supervise(spec: LoadSpec, workers: list[subprocess.Popen[str]]) -> list[dict[str, Any]]:
@@ -249,7 +224,7 @@ def _supervise(spec: LoadSpec, workers: list[subprocess.Popen[str]]) -> list[dic
                                    f"({len(results)} of {len(workers)} reported)")
             for key, _ in selector.select(min(0.2, deadline - now)):
                 fd = key.fd
-                data = os.read(fd, RECV_SIZE).decode()
+                data = os.read(fd, PIPE_READ).decode()
                 if not data:
                     selector.unregister(fd)
                     if fd not in results:
@@ -288,59 +263,70 @@ def _supervise(spec: LoadSpec, workers: list[subprocess.Popen[str]]) -> list[dic
 
 
 def _combine(spec: LoadSpec, results: list[dict[str, Any]], nworkers: int) -> dict[str, Any]:
-    hist = Histogram()
+    hist, uncorrected, lag = Histogram(), Histogram(), Histogram()
     counts: dict[str, int] = {}
-    for result in results:
-        hist.merge(Histogram.from_dict(result["histogram"]))
-        for name, value in result["counts"].items():
+    for part in results:
+        hist.merge(Histogram.from_dict(part["histogram"]))
+        uncorrected.merge(Histogram.from_dict(part["uncorrected"]))
+        lag.merge(Histogram.from_dict(part["lag"]))
+        for name, value in part["counts"].items():
             counts[name] = counts.get(name, 0) + value
-    lag = Histogram()
-    for result in results:
-        lag.merge(Histogram.from_dict(result["lag"]))
     cpu = sum(r["cpu_s"] for r in results)
     wall = max(r["wall_s"] for r in results)
-    errors = sum(counts.get(k, 0) for k in ERROR_KINDS)
-    completed = hist.count
-    return {
+    replies = counts.get("replies", 0)
+    completed, offered, in_window = hist.count, counts["offered"], counts["in_window"]
+    open_loop = spec.rate is not None
+    result: dict[str, Any] = {
         "transport": spec.transport,
+        "protocol": spec.protocol,
         "target": (spec.address if isinstance(spec.address, str)
                    else f"{spec.address[0]}:{spec.address[1]}"),
-        "mode": "closed" if spec.rate is None else "open",
+        "mode": "open" if open_loop else "closed",
         "clients": spec.clients,
         "rate": spec.rate,
         "per_connection": spec.per_connection,
         "payload": spec.payload,
         "duration": spec.duration,
         "warmup": spec.warmup,
+        "offered": offered,
+        "answered_in_window": in_window,
+        "backlog": completed - in_window,
+        "dropped": offered - completed,
+        "offered_rate": offered / spec.duration,
+        "goodput": in_window / spec.duration,
+        "throughput_rps": in_window / spec.duration,
         "completed": completed,
-        "errors": errors,
+        "errors": sum(counts.get(k, 0) for k in ERROR_KINDS),
         "error_kinds": {k: counts.get(k, 0) for k in ERROR_KINDS},
         "clients_without_reply": counts.get("clients_without_reply", 0),
-        "throughput_rps": completed / spec.duration,
         "latency_ms": hist.summary(),
         "histogram": hist.to_dict(),
+        "latency_uncorrected_ms": uncorrected.summary() if open_loop else None,
+        "histogram_uncorrected": uncorrected.to_dict() if open_loop else None,
         "requests_sent_total": counts.get("sent", 0),
-        "replies_total": counts.get("replies", 0),
+        "replies_total": replies,
         "capped": bool(counts.get("capped", 0)),
+        "note": next((r["note"] for r in results if r.get("note")), None),
         "generator_processes": nworkers,
         "generator_cpu_s": cpu,
-        "generator_cpu_per_request_us": (cpu / counts["replies"] * 1e6
-                                         if counts.get("replies") else None),
+        "generator_cpu_per_request_us": cpu / replies * 1e6 if replies else None,
         "generator_busy": cpu / (wall * nworkers) if wall else None,
         # Open loop: how late the generator sent (p50, p99, max in ms). A lag
         # near the latency means the generator or the machine, not the
         # server, made the requests late.
         "generator_lag_ms": ({k: lag.summary()[k] for k in ("p50", "p99", "max")}
-                             if spec.rate is not None else None),
+                             if open_loop else None),
         "window": {"start": results[0]["window"][0], "end": results[0]["window"][1]},
         "machine": machine_info(),
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    return result
 
 
 #: Columns of the CSV file: one row per result, flat.
-CSV_FIELDS = ["model", "impl", "transport", "mode", "clients", "rate", "per_connection",
-              "payload", "duration", "completed", "errors", "clients_without_reply",
+CSV_FIELDS = ["model", "impl", "transport", "protocol", "mode", "clients", "rate",
+              "per_connection", "payload", "duration", "offered_rate", "goodput", "backlog",
+              "dropped", "completed", "errors", "clients_without_reply",
               "throughput_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",
               "generator_cpu_per_request_us", "server_cpu_per_request_us", "generator_busy"]
 

@@ -33,13 +33,19 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from .stats import Histogram
 
-__all__ = ["load_results", "series_label", "latency_vs_load", "latency_cdf",
-           "throughput_vs_clients", "main"]
+__all__ = [
+    "latency_cdf",
+    "latency_vs_load",
+    "load_results",
+    "main",
+    "series_label",
+    "throughput_vs_clients",
+]
 
 KINDS = ("latency-vs-load", "cdf", "throughput-vs-clients")
 #: The parts of a result that name what was compared, in legend order.
@@ -105,7 +111,7 @@ def _axes(ax: Any) -> tuple[Any, Any]:
 
 def offered_load(result: dict[str, Any]) -> float:
     """Open loop: the rate asked for; closed loop: the throughput reached (req/s)."""
-    return result["rate"] if result.get("rate") else result["throughput_rps"]
+    return float(result["rate"] if result.get("rate") else result["throughput_rps"])
 
 
 def latency_vs_load(results: Iterable[Any], ax: Any = None,
@@ -190,8 +196,10 @@ def main(argv: list[str]) -> int:
     import matplotlib
     matplotlib.use("Agg")  # a file, no window
     import matplotlib.pyplot as plt
-    draw = {"latency-vs-load": latency_vs_load, "cdf": latency_cdf,
-            "throughput-vs-clients": throughput_vs_clients}[args.kind]
+    draws: dict[str, Callable[[list[str]], Any]] = {
+        "latency-vs-load": latency_vs_load, "cdf": latency_cdf,
+        "throughput-vs-clients": throughput_vs_clients}
+    draw = draws[args.kind]
     try:
         fig = draw(args.files)
     except (OSError, ValueError, KeyError) as exc:

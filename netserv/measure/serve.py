@@ -3,6 +3,12 @@
 Useful with ``python -m netserv bench --connect HOST:PORT`` or with
 ``nc 127.0.0.1 PORT`` in a terminal next to a notebook.
 
+The echo handler is netserv.lab.demo's for the model, transport and impl
+(a stdlib server gets one built on socketserver's handler classes), with
+Nagle's algorithm off (TCP_NODELAY) unless ``--nagle`` is given: replies are
+small and, when requests are pipelined, Nagle plus the client's delayed ACK
+would add ~40 ms to them, which is not the server model's doing.
+
 With ``--control`` (how ``bench`` runs its server in a separate process) the
 first line on stdout is JSON, ``{"ready": true, "address": ..., ...}``, written
 once the socket listens; then each line ``cpu`` on stdin is answered with the
@@ -16,38 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socketserver
 import sys
 import threading
 from typing import Any
 
 from ..lab import demo
-
-
-class StdlibLineEchoHandler(socketserver.StreamRequestHandler):
-    """demo.LineEchoHandler on the standard module's handler class."""
-
-    def handle(self) -> None:
-        for line in self.rfile:
-            self.wfile.write(line)
-
-
-class StdlibDatagramEchoHandler(socketserver.DatagramRequestHandler):
-    """demo.DatagramEchoHandler on the standard module's handler class."""
-
-    def handle(self) -> None:
-        self.wfile.write(self.rfile.read())
-
-
-def echo_handler(model: str, transport: str, impl: str) -> type:
-    """The echo handler of the same implementation as the server.
-
-    A stdlib server gets a handler built on socketserver's handler classes,
-    so that comparing impls compares the whole request path, handler included.
-    """
-    if impl == "stdlib" and model in ("sync", "threading", "forking"):
-        return StdlibDatagramEchoHandler if demo.is_datagram(transport) else StdlibLineEchoHandler
-    return demo.default_handler(model, transport)
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -73,14 +52,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--model", choices=list(demo.MODELS), default="threading")
     parser.add_argument("--transport", choices=list(demo.TRANSPORTS), default="tcp")
     parser.add_argument("--impl", choices=demo.IMPLS, default="netserv")
+    parser.add_argument("--nagle", action="store_true",
+                        help="leave Nagle's algorithm on (default: TCP_NODELAY)")
     parser.add_argument("--control", action="store_true",
                         help="machine-readable: JSON ready line, cpu/stop commands on stdin")
     args = parser.parse_args(argv)
-    server = demo.make_server(args.model, args.transport, args.impl,
-                              handler=echo_handler(args.model, args.transport, args.impl))
+    handler = demo.echo_handler(args.model, args.transport, args.impl, nodelay=not args.nagle)
+    server = demo.make_server(args.model, args.transport, args.impl, handler=handler)
     if args.control:
         print(json.dumps({"ready": True, "address": server.server_address,
                           "transport": args.transport, "class": type(server).__name__,
+                          "nagle": args.nagle,
                           "pid": os.getpid()}), flush=True)
         controller = threading.Thread(target=_control, args=(server,), daemon=True)
         controller.start()

@@ -31,7 +31,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Histogram", "PERCENTILES", "RELATIVE_ERROR", "summarize", "bucket_of", "bucket_bounds"]
+__all__ = ["PERCENTILES", "RELATIVE_ERROR", "Histogram", "bucket_bounds", "bucket_of", "summarize"]
 
 #: Smallest latency told apart (seconds): loopback round trips are ~10 µs;
 #: below 1 µs the clock itself is the noise.
@@ -42,7 +42,7 @@ HIGH = 1000.0
 #: percentile is within ~1.2 % of the true sample, far below run-to-run noise.
 BUCKETS_PER_DECADE = 100
 _GROWTH = 10 ** (1 / BUCKETS_PER_DECADE)
-_BUCKETS = int(round(math.log10(HIGH / LOW) * BUCKETS_PER_DECADE))
+_BUCKETS = round(math.log10(HIGH / LOW) * BUCKETS_PER_DECADE)
 #: Worst-case relative error of a percentile read from the histogram.
 RELATIVE_ERROR = math.sqrt(_GROWTH) - 1
 

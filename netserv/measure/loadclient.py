@@ -1,0 +1,391 @@
+"""The simulated clients of one load worker: connections, requests, replies.
+
+Theory of operation
+-------------------
+A worker process (netserv.measure.loadworker) runs many clients on one
+loop. Each client here is a small state machine driven by that loop:
+
+* :class:`Client` (streams: tcp, unix) owns one persistent connection, or
+  (``per_connection``) a new connection per request. ``fire(intended)``
+  sends one request: due at ``intended`` (open loop) or now (closed loop,
+  ``intended`` None). A :class:`StreamConnection` queues what the socket
+  does not take, keeps the requests in flight in order (``pending``), and
+  cuts replies out of the received bytes with the run's protocol
+  (netserv.measure.protocol). A closed-loop client fires its next request
+  from the reply that completes the previous one.
+* :class:`DatagramClient` (udp, unix-dgram) sends one datagram per request
+  and matches replies by the sequence number they start with.
+
+The hot path (a reply arrives, the next request leaves) is kept short, as the
+generator competes for the CPU with the server it measures: one recv(), one
+clock read, a comparison of the reply with the request's own bytes (no new
+object), one send() straight to the socket when nothing is queued. Sockets
+are registered with the worker's poller (epoll or poll(), called directly
+with a table from file descriptor to client, not through selectors).
+
+Failures are counted on the worker (``worker.count``), never raised: a
+refused or reset connection is a ``connection`` error for every request
+in flight on it; a closed-loop client retries after RETRY_DELAY.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import socket
+import time
+from collections import deque
+from typing import TYPE_CHECKING
+
+from .protocol import UNUSABLE, untag
+
+if TYPE_CHECKING:
+    from .loadworker import Worker
+
+__all__ = ["IN", "OUT", "Client", "DatagramClient", "StreamConnection"]
+
+#: Bytes read per recv() call.
+RECV_SIZE = 65536
+#: Pause before retrying a connection the server refused (full Unix backlog,
+#: server not there): short, but not a busy loop.
+RETRY_DELAY = 0.005
+_monotonic = time.monotonic  # one lookup fewer per request
+#: poll()/epoll event bits (the same numbers in both APIs).
+IN, OUT = select.POLLIN, select.POLLOUT
+READABLE = select.POLLIN | select.POLLERR | select.POLLHUP
+
+
+class StreamConnection:
+    """One stream socket and the requests in flight on it, answered in order."""
+
+    __slots__ = ("client", "close_after_send", "closed", "connected", "fd", "inbuf",
+                 "last_reply", "out", "pending", "sock", "watching_out", "worker")
+
+    def __init__(self, worker: Worker, client: Client) -> None:
+        self.worker = worker
+        self.client = client
+        self.sock = socket.socket(worker.family, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        if worker.family != getattr(socket, "AF_UNIX", None):
+            # Our own small writes go out at once: the generator must not add
+            # Nagle delays of its own to what it measures.
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.fd = self.sock.fileno()
+        self.out = bytearray()
+        self.inbuf = b""
+        self.pending: deque[tuple[float, float, bytes]] = deque()  # (intended, sent, request)
+        self.closed = False
+        self.last_reply = 0.0  # when the previous reply on this connection arrived
+        self.close_after_send = False  # per-connection line requests: half-close when sent
+        err = self.sock.connect_ex(worker.address)
+        if err not in (0, errno.EISCONN, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
+            self.sock.close()
+            self.closed = True
+            raise ConnectionRefusedError(err, os.strerror(err))
+        self.connected = err in (0, errno.EISCONN)
+        self.watching_out = not self.connected
+        worker.poller.register(self.fd, IN | OUT if self.watching_out else IN, self)
+
+    def send(self, intended: float, request: bytes, now: float) -> None:
+        """Put one request in flight: straight to the socket when nothing is queued."""
+        self.pending.append((intended, now, request))
+        if self.out or not self.connected:
+            self.out += request
+            self._watch_out(True)
+            return
+        try:
+            sent = self.sock.send(request)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.fail("connection")
+            return
+        if sent < len(request):
+            self.out += request[sent:]
+            self._watch_out(True)
+        elif self.close_after_send:
+            self._half_close()
+
+    def _watch_out(self, on: bool) -> None:
+        if on != self.watching_out:
+            self.worker.poller.modify(self.fd, IN | OUT if on else IN)
+            self.watching_out = on
+
+    def _half_close(self) -> None:
+        self.close_after_send = False
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the server closed first: its reply, if any, is still readable
+
+    def on_event(self, events: int) -> None:
+        if events & OUT:
+            if not self.connected:
+                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if err:
+                    self.fail("connection")
+                    return
+                self.connected = True
+            if self.out:
+                try:
+                    sent = self.sock.send(self.out)
+                except BlockingIOError:
+                    sent = 0
+                except OSError:
+                    self.fail("connection")
+                    return
+                del self.out[:sent]
+            if not self.out:
+                self._watch_out(False)
+                if self.close_after_send:
+                    self._half_close()
+        if events & READABLE and not self.closed:
+            self._read()
+
+    def _read(self) -> None:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            self.fail("connection")
+            return
+        now = _monotonic()
+        if not data:
+            self.fail("connection" if self.pending else None)
+            return
+        if self.inbuf:
+            data = self.inbuf + data
+        worker, pending, protocol = self.worker, self.pending, self.worker.protocol
+        size, start = len(data), 0
+        while pending and start < size:
+            intended, sent, request = pending[0]
+            end, error = protocol.parse(data, start, request)
+            if end < 0:
+                if end == UNUSABLE:
+                    pending.popleft()
+                    worker.count("protocol")
+                    self.fail("connection")
+                    return
+                break
+            pending.popleft()
+            start = end
+            if error is None:
+                # A client that waited for each reply could have sent this
+                # request only once the previous reply was in: the
+                # uncorrected (coordinated-omission) clock starts there.
+                last = self.last_reply
+                worker.record(intended, max(sent, last), now)
+            else:
+                worker.count(error)
+            self.last_reply = now
+            if protocol.closes:
+                self.client.retire(self)  # the server closes it: the next request opens another
+            self.client.on_reply(self)
+            if self.closed:
+                return
+        self.inbuf = data[start:] if start < size else b""
+
+    def check_timeout(self, now: float) -> None:
+        # From the actual send: a generator that fell behind its schedule
+        # must not blame the server for its own lateness.
+        if self.pending and now - self.pending[0][1] > self.worker.reply_timeout:
+            self.fail("timeout")
+
+    def fail(self, kind: str | None) -> None:
+        """Drop the connection; its requests in flight count as ``kind``."""
+        if self.closed:
+            return
+        if kind:
+            self.worker.count(kind, max(len(self.pending), 1))
+        self.pending.clear()
+        self.close()
+        self.client.on_closed(self, failed=kind is not None)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.worker.poller.unregister(self.fd)
+            self.sock.close()
+
+
+class Client:
+    """One simulated stream client: its connection(s), its next request."""
+
+    def __init__(self, worker: Worker, index: int) -> None:
+        self.worker = worker
+        self.index = index
+        self.got_reply = False
+        self.sent_any = False  # a client whose turn never came is not "silent"
+        self.closed_loop = worker.run.rate is None
+        self.per_connection = worker.run.per_connection
+        self.connections: set[StreamConnection] = set()
+        self.persistent: StreamConnection | None = None
+
+    def connect(self) -> None:
+        """Before the start: open the persistent connection (none for per-connection)."""
+        if not self.per_connection:
+            try:
+                self.persistent = self._open()
+            except OSError:
+                self.worker.count("connection")
+
+    def ready(self) -> bool:
+        conn = self.persistent
+        return conn is None or conn.connected or conn.closed
+
+    def _open(self) -> StreamConnection:
+        conn = StreamConnection(self.worker, self)
+        self.connections.add(conn)
+        return conn
+
+    def fire(self, intended: float | None) -> None:
+        """Send one request due at ``intended`` (None: now, closed loop)."""
+        now = _monotonic()
+        worker = self.worker
+        if intended is None:
+            intended = now
+        if not worker.admit(intended, now):
+            return
+        self.sent_any = True
+        conn = self.persistent
+        try:
+            if self.per_connection:
+                conn = self._open()
+                conn.close_after_send = worker.protocol.name == "line"
+            elif conn is None:
+                conn = self.persistent = self._open()
+        except OSError:
+            # Refused (a full Unix backlog, no server listening): counted; a
+            # closed-loop client retries shortly, an open-loop one at its
+            # next scheduled request.
+            worker.count("connection")
+            if self.closed_loop:
+                worker.later(RETRY_DELAY, self.retry)
+            return
+        worker.seq += 1
+        conn.send(intended, worker.protocol.request(worker.seq), now)
+
+    def retry(self) -> None:
+        self.fire(None)
+
+    def on_reply(self, conn: StreamConnection) -> None:
+        self.got_reply = True
+        if self.per_connection:
+            conn.close()
+            self.connections.discard(conn)
+        if self.closed_loop:
+            self.fire(None)
+
+    def retire(self, conn: StreamConnection) -> None:
+        """Send no more on ``conn`` (the server said it will close it)."""
+        if conn is self.persistent:
+            self.persistent = None
+
+    def on_closed(self, conn: StreamConnection, failed: bool) -> None:
+        self.connections.discard(conn)
+        persistent = conn is self.persistent
+        if persistent:
+            self.persistent = None
+        if self.closed_loop and (failed or persistent):
+            # A failure, or a server that closed the persistent connection
+            # between requests: the next request opens a new one.
+            self.worker.later(RETRY_DELAY if failed else 0.0, self.retry)
+
+    def pending(self) -> int:
+        return sum(len(c.pending) for c in self.connections)
+
+    def check_timeouts(self, now: float) -> None:
+        for conn in list(self.connections):
+            conn.check_timeout(now)
+
+    def finish(self) -> None:
+        """End of the run: what is still unanswered is counted, sockets closed."""
+        for conn in list(self.connections):
+            if conn.pending:
+                self.worker.count("unanswered", len(conn.pending))
+            conn.close()
+        self.connections.clear()
+
+
+class DatagramClient(Client):
+    """A client over UDP or a Unix datagram socket: replies matched by number."""
+
+    def __init__(self, worker: Worker, index: int) -> None:
+        super().__init__(worker, index)
+        self.sock = socket.socket(worker.family, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        if worker.tmpdir:
+            self.sock.bind(os.path.join(worker.tmpdir, f"c{index}.sock"))
+        self.sock.connect(worker.address)
+        self.waiting: dict[int, tuple[float, float, bytes]] = {}  # tag -> (intended, sent, request)
+        worker.poller.register(self.sock.fileno(), IN, self)
+
+    def connect(self) -> None:
+        """A datagram socket has nothing to set up."""
+
+    def ready(self) -> bool:
+        return True
+
+    def fire(self, intended: float | None) -> None:
+        now = _monotonic()
+        worker = self.worker
+        if intended is None:
+            intended = now
+        if not worker.admit(intended, now):
+            return
+        self.sent_any = True
+        worker.seq += 1
+        request = worker.protocol.request(worker.seq)
+        key = untag(request)
+        self.waiting[key] = (intended, now, request)
+        try:
+            self.sock.send(request)
+        except OSError:
+            # The kernel would not queue it (the server's queue is full: a
+            # Unix datagram socket holds only a few) or nobody listens
+            # (ECONNREFUSED): the request is lost now, not after a timeout.
+            del self.waiting[key]
+            worker.count("send_failed")
+            if self.closed_loop:
+                worker.later(RETRY_DELAY, self.retry)
+
+    def on_event(self, events: int) -> None:
+        worker = self.worker
+        while True:
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # ECONNREFUSED: an earlier datagram found no server
+            now = _monotonic()
+            entry = self.waiting.pop(untag(data), None)
+            if entry is None or data != entry[2]:
+                worker.count("mismatch")
+                continue
+            worker.record(entry[0], entry[1], now)
+            self.got_reply = True
+            if self.closed_loop:
+                self.fire(None)
+
+    def pending(self) -> int:
+        return len(self.waiting)
+
+    def check_timeouts(self, now: float) -> None:
+        late = [key for key, entry in self.waiting.items()
+                if now - entry[1] > self.worker.reply_timeout]
+        for key in late:
+            del self.waiting[key]
+        if late:
+            self.worker.count("timeout", len(late))
+            if self.closed_loop and not self.waiting:
+                self.fire(None)
+
+    def finish(self) -> None:
+        if self.waiting:
+            self.worker.count("unanswered", len(self.waiting))
+        self.waiting.clear()
+        self.worker.poller.unregister(self.sock.fileno())
+        self.sock.close()
