@@ -20,7 +20,11 @@ before sending the next (a closed loop). The servers (``PEERS``):
 * ``threading``: netserv.ThreadingTCPServer, a thread per connection;
 * ``prefork``: netserv.prefork.PreForkTCPServer (2 workers), if that module imports.
 
-Every server runs alone in a process of its own (``--serve KIND``), so that
+Every server but the reference loop sets TCP_NODELAY on its connections
+(asyncio and uvloop do it themselves; netserv's through
+demo.echo_handler(nodelay=True)); with one request in flight per connection
+Nagle's algorithm delays nothing here, so this costs one setsockopt() per
+connection. Every server runs alone in a process of its own (``--serve KIND``), so that
 its CPU time is its alone: the process answers ``cpu`` on its stdin with its
 CPU seconds (resource.getrusage, every thread; for pre-fork, its live
 workers' too, read from /proc). The figure is (CPU after - CPU before) /
@@ -338,11 +342,11 @@ def build_server(kind: str) -> tuple[int, Callable[[], None], Callable[[], None]
             request_queue_size = BACKLOG
             workers = PREFORK_WORKERS
 
-        srv: Any = _BenchPreForkServer((LOOPBACK, 0), demo.LineEchoHandler)
+        srv: Any = _BenchPreForkServer((LOOPBACK, 0), demo.echo_handler("sync", nodelay=True))
     elif kind == "netserv-select":
-        srv = _BenchEventServer((LOOPBACK, 0), eventdriven.LineEchoHandler)
+        srv = _BenchEventServer((LOOPBACK, 0), demo.echo_handler("select", nodelay=True))
     elif kind == "threading":
-        srv = _BenchThreadingServer((LOOPBACK, 0), demo.LineEchoHandler)
+        srv = _BenchThreadingServer((LOOPBACK, 0), demo.echo_handler("threading", nodelay=True))
     else:
         raise ValueError(f"unknown server kind {kind!r}; choose from {', '.join(KINDS)}")
     return srv.server_address[1], srv.serve_forever, srv.shutdown
