@@ -4,7 +4,8 @@
 #   make test        set up .venv (test extra), run every test, exercise check and notebook
 #   make notebooks   re-execute notebooks and save their outputs (NB=path for one)
 #   make nav         rewrite the navigation cells of the notebooks
-#   make starters    regenerate exercise starters from their solutions
+#   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
+#   make starters    regenerate exercise starters (never overwrites one you changed)
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -56,10 +57,10 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab test notebooks nav starters check-starters clean
+.PHONY: help lab test notebooks nav check starters check-starters clean
 
 help:
-	@sed -n '3,8s/^# //p' Makefile
+	@sed -n '3,9s/^# //p' Makefile
 
 # ---------------------------------------------------------------- set-up
 
@@ -84,12 +85,18 @@ $(COURSE_STAMP): | $(PY)
 
 # JupyterLab on loopback only, never all interfaces. Its root is the repository
 # (so that the notebooks' links into ../lessons/ open) and it starts in notebooks/.
-# Extra options go in LAB_FLAGS, e.g. `make lab LAB_FLAGS=--allow-root` in a
-# container that runs as root, or LAB_FLAGS=--no-browser.
+# Jupyter refuses to run as root unless told --allow-root: in a container that
+# runs as root (Binder-like images, CI, some laptops' Docker set-ups) the recipe
+# adds the flag itself and says so. Extra options go in LAB_FLAGS, e.g.
+# LAB_FLAGS=--no-browser.
 LAB_FLAGS ?=
 lab: $(COURSE_STAMP)
+	@if [ "$$(id -u)" = 0 ]; then \
+		echo "make lab: running as root, so adding --allow-root (Jupyter refuses root otherwise)"; \
+		root_flag=--allow-root; \
+	fi; \
 	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=$(CURDIR) \
-		--LabApp.default_url=/lab/tree/notebooks $(LAB_FLAGS)
+		--LabApp.default_url=/lab/tree/notebooks $$root_flag $(LAB_FLAGS)
 
 # Some jupyter_core 5.x releases, still allowed by the pinned ranges, raise a
 # DeprecationWarning ("Jupyter is migrating its paths to use standard
@@ -120,8 +127,28 @@ nav: $(TEST_STAMP)
 	$(PY) tools/nav.py
 
 # ---- exercises: tools/make_starters.py belongs to the lessons (see lessons/).
+# `make check EX=01` runs one exercise's checks on the student's starter.py; EX
+# may be 1, 01, ex01 or the directory's name. The checks are pytest files, so
+# this is `pytest lessons/exercises/ex01_...` with a clear message for a
+# missing or unknown EX.
+EXERCISE_DIRS := $(sort $(patsubst %/test_checks.py,%,$(wildcard lessons/exercises/ex[0-9][0-9]_*/test_checks.py)))
+EXERCISE_LIST := $(patsubst lessons/exercises/%,%,$(EXERCISE_DIRS))
+check: $(TEST_STAMP)
+	@n='$(strip $(EX))'; n=$${n#ex}; n=$${n%%_*}; \
+	case "$$n" in [0-9]) n=0$$n ;; esac; \
+	if [ -z "$$n" ]; then \
+		echo "make check: say which exercise, e.g. make check EX=01. Exercises: $(EXERCISE_LIST)"; exit 2; \
+	fi; \
+	dir=$$(ls -d lessons/exercises/ex$${n}_* 2>/dev/null | head -n 1); \
+	if [ -z "$$dir" ] || [ ! -f "$$dir/test_checks.py" ]; then \
+		echo "make check: no exercise '$(EX)'. Exercises: $(EXERCISE_LIST)"; exit 2; \
+	fi; \
+	echo "make check: the checks of $$dir, on your $$dir/starter.py"; \
+	$(PY) -m pytest -p no:cacheprovider --tb=short "$$dir"
+
+# FORCE=1 also overwrites starters changed by hand (each is kept as starter.py.bak).
 starters: $(TEST_STAMP)
-	$(PY) tools/make_starters.py
+	$(PY) tools/make_starters.py $(if $(FORCE),--force)
 
 check-starters: $(TEST_STAMP)
 	$(PY) tools/make_starters.py --check

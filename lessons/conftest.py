@@ -7,12 +7,14 @@ default, the unfinished file a student edits, so they fail until the student
 is done. They are collected only when the command line names
 ``lessons/exercises`` or a path inside it::
 
-    .venv/bin/python -m pytest lessons/exercises/ex01_line_echo
+    make check EX=02      (runs: .venv/bin/python -m pytest lessons/exercises/ex02_line_echo)
 
 ``make test`` runs ``pytest tests lessons``: there the exercise checks are
 not collected, and the header of the run says so. ``make test`` proves
-them instead, in tests/test_exercises.py (they pass on every solution.py,
-fail on every starter.py, and the starters are up to date). Fixtures shared
+them instead, in tests/test_exercises.py, on copies (they pass on every
+solution.py, fail on a freshly generated starter and on every wrong variant,
+and the committed starters are up to date): a student's starter.py is never
+part of ``make test``. Fixtures shared
 by the checks live in lessons/exercises/conftest.py.
 
 This file is at lessons/ (not in exercises/) so that pytest reads it at
@@ -51,5 +53,5 @@ def pytest_report_header(config: pytest.Config) -> str:
     if exercises_named(config):
         target = os.environ.get(TARGET_VARIABLE, "starter")
         return f"exercise checks: testing {target}.py (set {TARGET_VARIABLE} to change)"
-    return ("exercise checks: not collected here (name lessons/exercises/exNN_... to run them); "
+    return ("exercise checks: not collected here (run one exercise's with `make check EX=NN`); "
             "make test proves them in tests/test_exercises.py")

@@ -176,8 +176,7 @@ class BaseServer:
 
         Every ``poll_interval`` seconds, and after every wake-up,
         ``service_actions()`` runs. ``self.timeout`` is ignored: it belongs to
-        handle_request(). Do periodic work in service_actions() or another
-        thread.
+        handle_request().
 
         Error handling: on a closed server, or while another loop runs,
         RuntimeError naming the state, before anything else. A
@@ -260,10 +259,7 @@ class BaseServer:
         return self._serving_thread == threading.get_ident()
 
     def service_actions(self) -> None:
-        """Called by the serve_forever() loop after each wake-up.
-
-        May be overridden by a subclass or mix-in to run periodic work.
-        """
+        """Called by the serve_forever() loop after each wake-up. May be overridden."""
 
     # -- what the loop watches: the protected hooks -------------------------
 
@@ -298,9 +294,8 @@ class BaseServer:
         The timeout is the smaller of ``self.timeout`` and the socket's own
         timeout (``self.socket.settimeout()``), or None to wait forever. When
         it expires, handle_timeout() runs instead. On a closed server:
-        RuntimeError naming the state. It uses the loop's hooks, so a model
-        that watches more (the event-driven server) serves one turn of
-        whatever is ready.
+        RuntimeError naming the state. Through the loop's hooks, a model that
+        watches more (event-driven) serves one turn of whatever is ready.
         """
         self._lifecycle.step("handle_request")
         timeout = self._request_wait()
@@ -356,11 +351,9 @@ class BaseServer:
     def handle_accept_exhausted(self, error: OSError) -> None:
         """accept() failed for lack of descriptors or memory (netserv only).
 
-        Called once when it starts failing, not again until an accept()
-        has succeeded. The loop keeps serving; it only stops watching the
-        socket for ``accept_backoff`` seconds at a time. The default prints
-        one line to stderr. May be overridden (to log, or to close idle
-        connections and so free descriptors).
+        Called once per episode (until an accept() succeeds again); the loop
+        meanwhile retries every ``accept_backoff`` seconds and serves on.
+        The default prints one line to stderr. May be overridden.
         """
         print(f"{type(self).__name__}: accept() failed: {error}; retrying every "
               f"{self.accept_backoff} s until it succeeds", file=sys.stderr)
@@ -373,10 +366,7 @@ class BaseServer:
         return True
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Finish the request here, then shut it down.
-
-        The concurrency mix-ins override this to run it elsewhere.
-        """
+        """Finish the request here, then shut it down (the mix-ins run it elsewhere)."""
         self.finish_request(request, client_address)
         self.shutdown_request(request)
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -196,7 +197,27 @@ def test_bench_servers_run_without_nagle_unless_asked() -> None:
             with socket.create_connection(server.address, timeout=10) as sock:
                 sock.sendall(b"ping\n")
                 assert sock.recv(100) == b"ping\n"
-        assert ("--nagle" in server.args) == nagle
-    handler = demo.echo_handler("threading", "tcp", nodelay=True)
-    assert handler.disable_nagle_algorithm is True
-    assert demo.echo_handler("threading", "tcp").disable_nagle_algorithm is False
+        assert server.ready["handler"].startswith("NoDelay") != nagle
+
+
+@pytest.mark.parametrize("model", ["threading", "select"])
+@pytest.mark.parametrize("nodelay", [True, False])
+def test_demo_echo_handlers_set_tcp_nodelay_when_asked(model: str, nodelay: bool) -> None:
+    base: Any = demo.echo_handler(model, "tcp", nodelay=nodelay)
+    seen: list[int] = []
+    if model == "select":
+        class Probe(base):  # type: ignore[misc,valid-type]
+            __slots__ = ()
+
+            def connection_made(self) -> None:
+                super().connection_made()
+                seen.append(self.request.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+    else:
+        class Probe(base):  # type: ignore[misc,valid-type,no-redef]
+            def handle(self) -> None:
+                seen.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                super().handle()
+
+    with demo.running(demo.make_server(model, "tcp", handler=Probe)) as server:
+        assert demo.echo_once(server, b"ping\n") == b"ping\n"
+    assert len(seen) == 1 and bool(seen[0]) == nodelay

@@ -3,30 +3,45 @@
 Theory of operation
 -------------------
 A check that cannot fail proves nothing, and one that fails on a correct
-answer teaches the wrong thing. So, for every exercise in
-lessons/exercises/exNN_name/:
+answer teaches the wrong thing. So, for every exercise directory found in
+lessons/exercises/exNN_name/ (new ones are covered as soon as they exist):
 
 * its checks pass when they test ``solution.py``;
-* they fail when they test the unfinished ``starter.py``, with *failures*
-  (a check saw wrong behaviour), not *errors* (a starter that does not even
-  import, a fixture that broke);
-* ``starter.py`` is exactly what tools/make_starters.py generates from
-  ``solution.py``.
+* they fail when they test the unfinished starter, with *failures* (a check
+  saw wrong behaviour), not *errors* (a starter that does not even import, a
+  fixture that broke);
+* they fail, with failures, on every module in its ``wrong/`` folder: whole
+  copies of solution.py, each with one plausible mistake named in the first
+  line of its docstring. A wrong variant that passes means a check is too
+  lax. One failure is the proof, so these runs skip an exercise's remaining
+  checks after its first failure (see lessons/exercises/conftest.py);
+* the committed ``starter.py`` is what tools/make_starters.py generates.
 
-The checks run in two pytest subprocesses, one per target (the environment
-variable ``NETSERV_EXERCISE_TARGET``), started together, each over all
-exercises at once; a JUnit XML report says what happened to each check. This
-is also why ``make test``, which collects lessons/ too, does not run the
-exercise checks directly (see lessons/exercises/conftest.py).
+**Student work is never an input.** A student completes ``starter.py`` in
+place, so the proof never reads that file: the starter under test is
+generated afresh from ``solution.py`` into a temporary folder, and the
+up-to-date check compares the generator's output with the *committed*
+starter when the working copy differs (see tools/make_starters.py). A clone
+whose starters are all completed still passes ``make test``.
+
+The checks run in pytest subprocesses started together: one for the
+solutions, one for the generated starters, and one per wrong-variant index
+(the first variant of every exercise, then the second, ...). Each names the
+module to test for each exercise in a JSON map (``NETSERV_EXERCISE_MAP``, read
+by lessons/exercises/conftest.py) and writes a JUnit XML report that says
+what happened to each check.
 
 The rest checks the course text: every lesson page and exercise named in
-CONTRIBUTING.md exists, and every relative link in lessons/ resolves.
+CONTRIBUTING.md exists, and every relative link in lessons/ resolves
+(JupyterLab's ``.ipynb_checkpoints`` copies excluded).
 """
 
 from __future__ import annotations
 
+import ast
 import collections
 import importlib.util
+import json
 import os
 import pathlib
 import re
@@ -42,17 +57,39 @@ LESSONS = ROOT / "lessons"
 EXERCISES = LESSONS / "exercises"
 CONTRIBUTING = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
 
-#: Seconds one pytest run over all exercises may take: about 10 s when the
-#: machine is quiet (the model comparison of ex08 starts a few processes).
-RUN_TIMEOUT = 240
+#: Seconds one pytest run over all exercises may take: about 20 s when the
+#: machine is quiet (the model comparison of ex08 runs the load generator).
+RUN_TIMEOUT = 300
 #: Files every exercise directory has.
 EXERCISE_FILES = ("README.md", "solution.py", "starter.py", "test_checks.py")
+#: Fewest wrong variants an exercise must prove its checks against.
+MIN_WRONG_VARIANTS = 2
+#: A folder JupyterLab creates next to every file it opens.
+CHECKPOINTS = ".ipynb_checkpoints"
 #: A markdown link target: [text](target).
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 EXERCISE_NAMES = re.findall(r"\bex\d\d_[a-z0-9_]+", CONTRIBUTING.split("## Notebook template")[0])
 EXERCISE_NAMES = list(dict.fromkeys(EXERCISE_NAMES))
 LESSON_PAGES = list(dict.fromkeys(re.findall(r"`lessons/([0-9A-Za-z_]+\.md)`", CONTRIBUTING)))
+
+
+def exercise_dirs(root: pathlib.Path = EXERCISES) -> list[pathlib.Path]:
+    """Every exercise directory (one with checks) under *root*, in order."""
+    return sorted(path.parent for path in root.glob("ex[0-9][0-9]_*/test_checks.py")
+                  if CHECKPOINTS not in path.parts)
+
+
+def wrong_variants(directory: pathlib.Path) -> list[pathlib.Path]:
+    """The modules in *directory*/wrong/, in order (checkpoint copies excluded)."""
+    return sorted(path for path in (directory / "wrong").glob("*.py")
+                  if CHECKPOINTS not in path.parts and not path.name.startswith("_"))
+
+
+DIRS = exercise_dirs()
+FOUND = [directory.name for directory in DIRS]
+WRONG = {directory.name: wrong_variants(directory) for directory in DIRS}
+VARIANTS = [(name, path) for name in FOUND for path in WRONG[name]]
 
 
 def load_make_starters() -> ModuleType:
@@ -68,13 +105,13 @@ def load_make_starters() -> ModuleType:
 make_starters = load_make_starters()
 
 
-# -- running the checks on both targets -----------------------------------------
+# -- running the checks on every target -------------------------------------------
 
 Outcomes = dict[str, collections.Counter]
 
 
 def _outcomes(report: pathlib.Path) -> Outcomes:
-    """exercise name -> Counter of passed/failed/error/skipped, from a JUnit report."""
+    """exercise name -> Counter of passed/failure/error/skipped, from a JUnit report."""
     outcomes: Outcomes = collections.defaultdict(collections.Counter)
     for case in ElementTree.parse(report).iter("testcase"):
         where = f"{case.get('classname', '')}.{case.get('name', '')}"
@@ -85,21 +122,43 @@ def _outcomes(report: pathlib.Path) -> Outcomes:
     return outcomes
 
 
+def _targets(tmp: pathlib.Path) -> dict[str, dict[str, str]]:
+    """Run name -> {exercise: file to test}: solutions, fresh starters, wrong variants."""
+    starters = tmp / "starters"
+    starters.mkdir()
+    targets: dict[str, dict[str, str]] = {"solution": {}, "starter": {}}
+    for directory in DIRS:
+        solution = directory / "solution.py"
+        targets["solution"][directory.name] = str(solution)
+        generated = starters / f"{directory.name}.py"
+        generated.write_text(make_starters.make_starter(solution.read_text(encoding="utf-8")),
+                             encoding="utf-8")
+        targets["starter"][directory.name] = str(generated)
+        for index, variant in enumerate(WRONG[directory.name]):
+            targets.setdefault(f"wrong-{index}", {})[directory.name] = str(variant)
+    return targets
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, str]]:
-    """Run the checks of every exercise on each target, both runs at once."""
+    """Run the checks on every target, all runs at once; never on a student's starter.py."""
     tmp = tmp_path_factory.mktemp("exercise-runs")
     started = {}
-    for target in ("solution", "starter"):
-        env = dict(os.environ, NETSERV_EXERCISE_TARGET=target)
-        log = open(tmp / f"{target}.log", "w+", encoding="utf-8")
+    for run, files in _targets(tmp).items():
+        mapping = tmp / f"{run}.json"
+        mapping.write_text(json.dumps(files), encoding="utf-8")
+        env = dict(os.environ, NETSERV_EXERCISE_MAP=str(mapping))
+        if run.startswith("wrong-"):
+            env["NETSERV_EXERCISE_FAIL_FAST"] = "1"  # one failing check is the proof
+        log = open(tmp / f"{run}.log", "w+", encoding="utf-8")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "lessons/exercises", "-q", "-p", "no:cacheprovider",
-             "--junitxml", str(tmp / f"{target}.xml"), "-o", "junit_family=xunit1"],
+            [sys.executable, "-m", "pytest", *(str(EXERCISES / name) for name in files),
+             "-q", "-p", "no:cacheprovider", "--junitxml", str(tmp / f"{run}.xml"),
+             "-o", "junit_family=xunit1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        started[target] = (proc, log)
+        started[run] = (proc, log)
     results = {}
-    for target, (proc, log) in started.items():
+    for run, (proc, log) in started.items():
         try:
             proc.wait(RUN_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -108,13 +167,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, 
         log.seek(0)
         output = log.read()
         log.close()
-        report = tmp / f"{target}.xml"
-        assert report.exists(), f"pytest on the {target}s wrote no report:\n{output[-3000:]}"
-        results[target] = (_outcomes(report), output)
+        report = tmp / f"{run}.xml"
+        assert report.exists(), f"pytest on {run} wrote no report:\n{output[-3000:]}"
+        results[run] = (_outcomes(report), output)
     return results
 
 
-exercises = pytest.mark.parametrize("name", EXERCISE_NAMES)
+exercises = pytest.mark.parametrize("name", FOUND)
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 60)
@@ -138,9 +197,52 @@ def test_checks_fail_on_the_starter(runs: dict[str, tuple[Outcomes, str]], name:
     assert counts["failure"] >= 1, f"{name}: no check fails on the unfinished starter ({dict(counts)})"
 
 
+@pytest.mark.timeout(RUN_TIMEOUT + 60)
+@pytest.mark.parametrize("name, variant", VARIANTS,
+                         ids=[f"{name}/{path.stem}" for name, path in VARIANTS])
+def test_checks_fail_on_each_wrong_variant(runs: dict[str, tuple[Outcomes, str]], name: str,
+                                           variant: pathlib.Path) -> None:
+    run = f"wrong-{WRONG[name].index(variant)}"
+    outcomes, output = runs[run]
+    counts = outcomes.get(name, collections.Counter())
+    assert counts["error"] == 0, (
+        f"{name}/wrong/{variant.name}: errors (not failures): a wrong variant must import and "
+        f"the checks must run ({dict(counts)})\n{output[-5000:]}")
+    assert counts["failure"] >= 1, (
+        f"{name}/wrong/{variant.name}: every check passed, so the checks accept this mistake: "
+        f"{mistake(variant)!r} ({dict(counts)})")
+
+
 def test_no_check_outside_the_known_exercises(runs: dict[str, tuple[Outcomes, str]]) -> None:
-    for target, (outcomes, _) in runs.items():
-        assert set(outcomes) <= set(EXERCISE_NAMES), f"{target}: {sorted(outcomes)}"
+    for run, (outcomes, _) in runs.items():
+        assert set(outcomes) <= set(FOUND), f"{run}: {sorted(outcomes)}"
+
+
+# -- wrong variants ------------------------------------------------------------------
+
+def mistake(path: pathlib.Path) -> str:
+    """The first line of a module's docstring ("" if none)."""
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return docstring.strip().split("\n", 1)[0].strip()
+
+
+@exercises
+def test_every_exercise_has_wrong_variants(name: str) -> None:
+    assert len(WRONG[name]) >= MIN_WRONG_VARIANTS, (
+        f"lessons/exercises/{name}/wrong/ holds {len(WRONG[name])} variants of solution.py; "
+        f"give it at least {MIN_WRONG_VARIANTS} plausible mistakes that the checks reject")
+
+
+@pytest.mark.parametrize("name, variant", VARIANTS,
+                         ids=[f"{name}/{path.stem}" for name, path in VARIANTS])
+def test_wrong_variant_names_its_mistake(name: str, variant: pathlib.Path) -> None:
+    solution = EXERCISES / name / "solution.py"
+    assert variant.read_text(encoding="utf-8") != solution.read_text(encoding="utf-8")
+    said = mistake(variant)
+    assert said and said != mistake(solution), (
+        f"{name}/wrong/{variant.name}: the first line of its docstring must name the mistake")
+    assert "BEGIN SOLUTION" not in variant.read_text(encoding="utf-8"), (
+        "a wrong variant is a plain module: no solution markers")
 
 
 # -- starters -------------------------------------------------------------------
@@ -148,6 +250,64 @@ def test_no_check_outside_the_known_exercises(runs: dict[str, tuple[Outcomes, st
 def test_starters_are_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
     status = make_starters.main(["--check"])
     assert status == 0, capsys.readouterr().err
+
+
+SOLUTION = ("def answer():\n"
+            "    # BEGIN SOLUTION (TODO: return the answer)\n"
+            "    return 42\n"
+            "    # END SOLUTION\n")
+
+
+def test_make_starters_never_overwrites_a_students_work(
+        tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exercise = tmp_path / "ex01_demo"
+    exercise.mkdir()
+    (exercise / "solution.py").write_text(SOLUTION, encoding="utf-8")
+    starter = exercise / "starter.py"
+    assert make_starters.main([], root=tmp_path) == 0
+    generated = starter.read_text(encoding="utf-8")
+    assert "NotImplementedError" in generated
+    work = generated.replace('raise NotImplementedError("TODO: return the answer")', "return 42")
+    starter.write_text(work, encoding="utf-8")
+
+    assert make_starters.main([], root=tmp_path) == 1, "a changed starter must be refused"
+    assert starter.read_text(encoding="utf-8") == work
+    assert "FORCE=1" in capsys.readouterr().err
+
+    assert make_starters.main(["--force"], root=tmp_path) == 0
+    assert starter.read_text(encoding="utf-8") == generated
+    assert (exercise / "starter.py.bak").read_text(encoding="utf-8") == work
+
+
+def test_make_starters_check_ignores_a_completed_starter(tmp_path: pathlib.Path) -> None:
+    # Outside git nothing is committed, so --check must judge the working copy: a stale
+    # one fails. (In the repository a completed starter is judged by its committed text.)
+    exercise = tmp_path / "ex01_demo"
+    exercise.mkdir()
+    (exercise / "solution.py").write_text(SOLUTION, encoding="utf-8")
+    assert make_starters.main(["--check"], root=tmp_path) == 1, "a missing starter is stale"
+    assert make_starters.main([], root=tmp_path) == 0
+    assert make_starters.main(["--check"], root=tmp_path) == 0
+
+
+def test_the_committed_starter_stands_in_for_a_completed_one() -> None:
+    # What --check relies on: git knows each committed starter.
+    for directory in DIRS:
+        text = make_starters.committed(directory / "starter.py")
+        if text is None:
+            pytest.skip("not a git checkout (or the starters are not committed yet)")
+        assert text.startswith(make_starters.HEADER.splitlines()[0])
+
+
+def test_checkpoint_folders_are_not_exercises(tmp_path: pathlib.Path) -> None:
+    for folder in (tmp_path / "ex01_demo", tmp_path / "ex01_demo" / CHECKPOINTS,
+                   tmp_path / CHECKPOINTS / "ex02_demo"):
+        (folder / "wrong").mkdir(parents=True)
+        for name in ("solution.py", "test_checks.py", "wrong/one.py"):
+            (folder / name).write_text("", encoding="utf-8")
+    assert exercise_dirs(tmp_path) == [tmp_path / "ex01_demo"]
+    assert make_starters.solutions(tmp_path) == [tmp_path / "ex01_demo" / "solution.py"]
+    assert wrong_variants(tmp_path / "ex01_demo") == [tmp_path / "ex01_demo" / "wrong" / "one.py"]
 
 
 def test_make_starter_replaces_blocks() -> None:
@@ -196,7 +356,17 @@ def test_make_starter_rejects_bad_markers(broken: str) -> None:
 
 def test_contributing_names_the_course() -> None:
     # If these regular expressions stop finding the names, the checks below check nothing.
-    assert len(EXERCISE_NAMES) == 8 and len(LESSON_PAGES) >= 7
+    assert len(EXERCISE_NAMES) >= 8 and len(LESSON_PAGES) >= 7
+    assert len(FOUND) >= 8
+
+
+def test_exercises_are_numbered_in_lesson_order() -> None:
+    """The course map's table lists the exercises in their numbers' order, with no gaps."""
+    page = (LESSONS / "README.md").read_text(encoding="utf-8").split("## The lessons", 1)[1]
+    table = "\n".join(line for line in page.splitlines() if line.startswith("|"))
+    listed = [int(n) for n in re.findall(r"exercises/ex(\d\d)_", table)]
+    assert listed, "the course map's table links no exercise"
+    assert listed == sorted(listed) == list(range(1, len(listed) + 1))
 
 
 @pytest.mark.parametrize("page", LESSON_PAGES)
@@ -204,17 +374,25 @@ def test_lesson_page_exists(page: str) -> None:
     assert (LESSONS / page).is_file(), f"lessons/{page} is in the course map but missing"
 
 
-@exercises
+@pytest.mark.parametrize("name", EXERCISE_NAMES)
 def test_exercise_has_its_files(name: str) -> None:
     missing = [f for f in EXERCISE_FILES if not (EXERCISES / name / f).is_file()]
     assert not missing, f"lessons/exercises/{name}: missing {missing}"
 
 
-def _markdown_pages() -> list[pathlib.Path]:
-    return sorted(LESSONS.rglob("*.md"))
+def markdown_pages(root: pathlib.Path = LESSONS) -> list[pathlib.Path]:
+    """Every .md page under *root*, without JupyterLab's checkpoint copies."""
+    return sorted(path for path in root.rglob("*.md") if CHECKPOINTS not in path.parts)
 
 
-@pytest.mark.parametrize("page", _markdown_pages(), ids=lambda p: str(p.relative_to(LESSONS)))
+def test_markdown_pages_skip_checkpoints(tmp_path: pathlib.Path) -> None:
+    (tmp_path / CHECKPOINTS).mkdir()
+    (tmp_path / CHECKPOINTS / "01_x-checkpoint.md").write_text("[a](nowhere.md)", encoding="utf-8")
+    (tmp_path / "01_x.md").write_text("", encoding="utf-8")
+    assert markdown_pages(tmp_path) == [tmp_path / "01_x.md"]
+
+
+@pytest.mark.parametrize("page", markdown_pages(), ids=lambda p: str(p.relative_to(LESSONS)))
 def test_links_in_lessons_resolve(page: pathlib.Path) -> None:
     text = page.read_text(encoding="utf-8")
     missing = []

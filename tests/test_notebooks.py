@@ -50,18 +50,22 @@ TIMING = re.compile(r"\d+\.\d+\s?(?:ms|µs|us|ns|s)\b")
 TRACEBACK_OR_WARNING = re.compile(r"Traceback \(most recent call last\)|\b\w*Warning: ")
 #: A markdown link target: [text](target).
 LINK = re.compile(r"\]\(([^)\s]+)\)")
+#: A notebook's title line, "# NN · Title", and a row of the contents table in 00.
+TITLE = re.compile(r"^#\s+(\d\d)\s*·\s*(.+?)\s*$", re.MULTILINE)
+TABLE_ROW = re.compile(r"^\| \[\d\d · ([^\]]+)\]\((\d\d_\w+\.ipynb)\)", re.MULTILINE)
 
 
-def load_nav() -> ModuleType:
-    """Import tools/nav.py by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("netserv_tools_nav", ROOT / "tools" / "nav.py")
+def load_tool(name: str) -> ModuleType:
+    """Import tools/<name>.py by path (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"netserv_tools_{name}",
+                                                  ROOT / "tools" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-nav = load_nav()
+nav = load_tool("nav")
 PATHS = nav.notebook_paths(NOTEBOOKS)
 
 
@@ -228,3 +232,29 @@ def test_index_links_every_notebook() -> None:
     linked = set(links(read(NOTEBOOKS / INDEX_NAME), skip_nav=True))
     missing = [path.name for path in PATHS if path.name != INDEX_NAME and path.name not in linked]
     assert not missing, f"{INDEX_NAME} (outside its nav cells) does not link: {missing}"
+
+
+def test_index_table_lists_every_notebook_by_its_title() -> None:
+    if not (NOTEBOOKS / INDEX_NAME).exists():
+        pytest.skip(f"no notebooks/{INDEX_NAME} yet")
+    listed = {file: title for cell in read(NOTEBOOKS / INDEX_NAME).cells
+              if cell.cell_type == "markdown" for title, file in TABLE_ROW.findall(cell.source)}
+    for path in PATHS:
+        titles = [m.group(2) for cell in read(path).cells if cell.cell_type == "markdown"
+                  for m in [TITLE.search(cell.source)] if m]
+        assert titles, f"{path.name}: no title line '# NN · Title'"
+        assert path.name in listed, f"{path.name} is missing from the contents table of {INDEX_NAME}"
+        assert listed[path.name] == titles[0], (
+            f"{path.name}: title {titles[0]!r}, listed in {INDEX_NAME} as {listed[path.name]!r}")
+
+
+def test_checkpoint_copies_are_not_notebooks(tmp_path: pathlib.Path) -> None:
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    for name in ("01_x.ipynb", ".ipynb_checkpoints/01_x-checkpoint.ipynb",
+                 ".ipynb_checkpoints/02_y.ipynb"):
+        (tmp_path / name).write_text("{}", encoding="utf-8")
+    assert nav.notebook_paths(tmp_path) == [tmp_path / "01_x.ipynb"]
+    run_notebooks = load_tool("run_notebooks")
+    assert run_notebooks.notebook_paths([], tmp_path) == [tmp_path / "01_x.ipynb"]
+    named = [str(tmp_path / ".ipynb_checkpoints" / "02_y.ipynb"), str(tmp_path / "01_x.ipynb")]
+    assert run_notebooks.notebook_paths(named) == [tmp_path / "01_x.ipynb"]

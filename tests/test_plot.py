@@ -18,10 +18,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def fake_result(model: str, clients: int, rate: float | None, base_ms: float) -> dict:
     hist = Histogram.of([base_ms / 1e3 * (1 + i / 100) for i in range(100)])
+    served = min(rate, 700.0) if rate else 1000.0 * clients  # open loop: the knee at 700/s
+    uncorrected = Histogram.of([base_ms / 1e3] * 100) if rate else None
     return {"model": model, "impl": "netserv", "transport": "tcp",
             "mode": "open" if rate else "closed", "per_connection": False, "clients": clients,
-            "rate": rate, "throughput_rps": rate or 1000.0 * clients,
-            "latency_ms": hist.summary(), "histogram": hist.to_dict()}
+            "rate": rate, "offered_rate": rate or served, "goodput": served,
+            "throughput_rps": served, "latency_ms": hist.summary(), "histogram": hist.to_dict(),
+            "histogram_uncorrected": uncorrected.to_dict() if uncorrected else None}
 
 
 RESULTS = [fake_result(m, c, r, b) for m, b in (("threading", 0.1), ("forking", 0.2))
@@ -32,7 +35,8 @@ RESULTS = [fake_result(m, c, r, b) for m, b in (("threading", 0.1), ("forking", 
 def warm_font_cache():
     """Render each kind of figure once before the leak census: matplotlib
     keeps the font files it opened for the whole session (a cache, not a leak)."""
-    for draw in (plot.latency_vs_load, plot.latency_cdf, plot.throughput_vs_clients):
+    for draw in (plot.latency_vs_load, plot.latency_cdf, plot.throughput_vs_clients,
+                 plot.goodput_vs_offered, plot.percentile_spectrum):
         fig = draw(RESULTS)
         fig.savefig(io.BytesIO(), format="png")
         plt.close(fig)
@@ -73,3 +77,21 @@ def test_plot_command_reads_files_and_writes_png(tmp_path: pathlib.Path) -> None
     out = tmp_path / "fig.png"
     assert plot.main([str(path), "--out", str(out), "--kind", "cdf"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_goodput_vs_offered_draws_open_loop_and_the_diagonal() -> None:
+    ax = plot.goodput_vs_offered(RESULTS).axes[0]
+    assert len(ax.lines) == 2 + 1  # two models, and goodput = offered
+    assert list(ax.lines[0].get_xdata()) == [500.0, 1000.0]
+    assert list(ax.lines[0].get_ydata()) == [500.0, 700.0]  # flat past the knee
+    assert list(ax.lines[-1].get_ydata()) == [0, 1000.0]
+
+
+def test_percentile_spectrum_adds_the_uncorrected_curve_in_open_loop() -> None:
+    closed, open_loop = RESULTS[0], RESULTS[2]
+    ax = plot.percentile_spectrum([closed, open_loop]).axes[0]
+    assert len(ax.lines) == 1 + 2
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    x = ax.lines[0].get_xdata()
+    assert x[0] >= 1 and all(a < b for a, b in zip(x, x[1:]))  # 1/(1-p) grows with p
+    assert [t.get_text() for t in ax.get_xticklabels()][:3] == ["50%", "90%", "99%"]

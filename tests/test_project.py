@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import ast
 import configparser
+import os
 import pathlib
 import re
+import subprocess
 import sys
 import tomllib
 
@@ -126,7 +128,30 @@ def make_targets() -> set[str]:
 
 
 def test_makefile_has_the_documented_targets() -> None:
-    assert {"lab", "test", "notebooks", "nav", "starters", "clean"} <= make_targets()
+    assert {"lab", "test", "notebooks", "nav", "check", "starters", "clean"} <= make_targets()
+
+
+def recipe(target: str) -> str:
+    found = re.search(rf"^{target}:.*?(?=^\S|\Z)", MAKEFILE, re.M | re.S)
+    assert found, f"no {target} target"
+    return found.group(0)
+
+
+def test_makefile_lab_allows_root_by_itself() -> None:
+    lab = recipe("lab")
+    assert '"$$(id -u)" = 0' in lab and "--allow-root" in lab, "make lab must work as root"
+    assert "echo" in lab.split("--allow-root")[0], "and say in one line that it added the flag"
+
+
+def test_make_check_names_one_exercise(tmp_path: pathlib.Path) -> None:
+    # The recipe with a missing or unknown EX: a message and exit 2, before any pytest run.
+    (tmp_path / "stamp").touch()  # stands for the installed .venv
+    for ex, message in (("", "say which exercise"), ("99", "no exercise '99'")):
+        done = subprocess.run(["make", "-s", "--no-print-directory", "check", f"EX={ex}",
+                               "PY=false", f"TEST_STAMP={tmp_path}/stamp"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, MAKEFLAGS=""))
+        assert done.returncode != 0 and message in done.stdout, done.stdout + done.stderr
 
 
 def test_makefile_serves_lab_on_loopback_only() -> None:
@@ -190,10 +215,15 @@ def imports(tree: ast.AST) -> list[tuple[str, bool]]:
     """(top-level package, imported at module level?) for every absolute import."""
     found = []
     inside_function: set[int] = set()
+    type_checking_only: set[int] = set()  # under `if TYPE_CHECKING:`: never imported at run time
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             inside_function |= {id(child) for child in ast.walk(node) if child is not node}
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            type_checking_only |= {id(child) for stmt in node.body for child in ast.walk(stmt)}
     for node in ast.walk(tree):
+        if id(node) in type_checking_only:
+            continue
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -26,13 +26,32 @@ file and line.
 
 Usage::
 
-    python tools/make_starters.py           # (re)write every starter.py
-    python tools/make_starters.py --check   # exit 1 if any starter.py differs
+    python tools/make_starters.py           # write every starter.py a student has not changed
+    python tools/make_starters.py --force   # also overwrite changed ones (each kept as .bak)
+    python tools/make_starters.py --check   # exit 1 if a committed starter.py is stale
 
-Resource and error behaviour: reads lessons/exercises/*/solution.py and
-writes only the starter.py next to each one; ``--check`` writes nothing.
-Exit status 0 when everything is (or already was) generated, 1 when
-``--check`` found a stale or missing starter, 2 on a marker error.
+**A student's work is never overwritten silently.** ``starter.py`` is the
+file a student edits, so before writing one the tool compares the file on
+disk with what it would write *and* with the version committed in git
+(``git show HEAD:path``). It writes the file when it is missing, already
+equal, or still the committed version (only the solution changed: the old
+text is in git). Any other file was changed by hand: the tool leaves it,
+lists it, and exits 1; ``--force`` overwrites it after saving a copy as
+``starter.py.bak``. Without git (a downloaded archive) every changed file
+counts as the student's.
+
+**--check** proves that the starters in the repository are up to date, not
+that a student's copy is unfinished: for each exercise it compares what it
+would generate with the working copy's starter and, if that differs, with
+the committed one. A stale committed starter (solution.py edited, ``make
+starters`` forgotten) fails; a starter a student completed in place does not.
+
+Resource and error behaviour: reads lessons/exercises/*/solution.py (and runs
+``git show``, read-only) and writes only the starter.py (and, with --force,
+starter.py.bak) next to each one; ``--check`` writes nothing. Exit status 0
+when everything is (or already was) generated, 1 when ``--check`` found a
+stale or missing starter or when changed starters were left alone, 2 on a
+marker error.
 """
 
 from __future__ import annotations
@@ -40,6 +59,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import re
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -47,7 +67,11 @@ EXERCISES = ROOT / "lessons" / "exercises"
 
 HEADER = ("# starter.py: generated from solution.py by tools/make_starters.py (`make starters`).\n"
           "# This is the file you edit: replace each TODO with working code, then run the\n"
-          "# checks (see README.md). Regenerating it overwrites your work.\n")
+          "# checks with `make check EX=NN` (NN: this exercise's number; see README.md).\n")
+#: A folder JupyterLab creates next to files it opened: never part of the course.
+CHECKPOINTS = ".ipynb_checkpoints"
+#: Seconds ``git show`` may take: it reads one blob of the local repository.
+GIT_TIMEOUT = 30
 
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s*\(TODO:\s*(?P<todo>.*)\))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
@@ -121,20 +145,37 @@ def _uncomment(block: list[str], indent: str, name: str, first_line: int) -> lis
 
 
 def solutions(root: pathlib.Path = EXERCISES) -> list[pathlib.Path]:
-    return sorted(root.glob("ex[0-9][0-9]_*/solution.py"))
+    """Every exercise's solution.py under *root*, in order (checkpoint copies excluded)."""
+    return sorted(path for path in root.glob("ex[0-9][0-9]_*/solution.py")
+                  if CHECKPOINTS not in path.parts)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def committed(path: pathlib.Path) -> str | None:
+    """The text of *path* in git's HEAD, or None (no git, not a repository, not tracked)."""
+    try:
+        relative = path.resolve().relative_to(ROOT)
+        shown = subprocess.run(["git", "show", f"HEAD:{relative.as_posix()}"], cwd=ROOT,
+                               capture_output=True, timeout=GIT_TIMEOUT, check=False)
+    except (ValueError, OSError, subprocess.TimeoutExpired):
+        return None
+    if shown.returncode != 0:
+        return None
+    return shown.stdout.decode("utf-8", errors="replace")
+
+
+def main(argv: list[str] | None = None, root: pathlib.Path = EXERCISES) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if a starter.py is missing or stale")
+                        help="write nothing; exit 1 if a committed starter.py is missing or stale")
+    parser.add_argument("--force", action="store_true",
+                        help="also overwrite starters changed by hand (saved as starter.py.bak)")
     args = parser.parse_args(argv)
-    stale = []
-    for solution in solutions():
+    stale, changed = [], []
+    for solution in solutions(root):
         starter = solution.with_name("starter.py")
-        shown = solution.relative_to(ROOT)
+        shown = _shown(solution)
         try:
-            text = make_starter(solution.read_text(encoding="utf-8"), str(shown))
+            text = make_starter(solution.read_text(encoding="utf-8"), shown)
         except MarkerError as exc:
             print(f"make_starters: {exc}", file=sys.stderr)
             return 2
@@ -142,15 +183,36 @@ def main(argv: list[str] | None = None) -> int:
         if current == text:
             continue
         if args.check:
-            stale.append(str(starter.relative_to(ROOT)))
-        else:
-            starter.write_text(text, encoding="utf-8")
-            print(f"wrote {starter.relative_to(ROOT)}")
+            if current is None or committed(starter) != text:
+                stale.append(_shown(starter))
+            continue
+        if current is not None and current != committed(starter) and not args.force:
+            changed.append(_shown(starter))
+            continue
+        if current is not None and current != committed(starter):
+            starter.with_name("starter.py.bak").write_text(current, encoding="utf-8")
+            print(f"saved your {_shown(starter)} as starter.py.bak")
+        starter.write_text(text, encoding="utf-8")
+        print(f"wrote {_shown(starter)}")
     if stale:
-        print("make_starters: out of date (run `make starters`): " + ", ".join(stale),
+        print("make_starters: out of date (run `make starters` and commit): " + ", ".join(stale),
               file=sys.stderr)
         return 1
+    if changed:
+        print("make_starters: left alone, because they differ from both the generated and the "
+              "committed version (someone worked in them): " + ", ".join(changed)
+              + "\nTo replace them anyway (each is saved as starter.py.bak first): "
+              "make starters FORCE=1", file=sys.stderr)
+        return 1
     return 0
+
+
+def _shown(path: pathlib.Path) -> str:
+    """A path as the user knows it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ import nbformat
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 INDEX = "00_index.ipynb"
+#: The folder JupyterLab keeps its autosave copies in, next to the notebooks.
+CHECKPOINTS = ".ipynb_checkpoints"
 #: The tag that marks a navigation cell (cell metadata ``{"tags": ["nav"]}``).
 NAV_TAG = "nav"
 #: ``# 03 · UDP server`` -> ("03", "UDP server"): the title line of a notebook.
@@ -44,8 +46,12 @@ TITLE = re.compile(r"^#\s+(\d\d)\s*·\s*(.+?)\s*$", re.MULTILINE)
 
 
 def notebook_paths(folder: pathlib.Path | None = None) -> list[pathlib.Path]:
-    """The course in order: every ``NN_*.ipynb`` of *folder* (notebooks/), sorted by name."""
-    return sorted((folder or NOTEBOOKS).glob("[0-9][0-9]_*.ipynb"))
+    """The course in order: every ``NN_*.ipynb`` of *folder* (notebooks/), sorted by name.
+
+    JupyterLab's ``.ipynb_checkpoints`` copies are never part of the course.
+    """
+    return sorted(path for path in (folder or NOTEBOOKS).glob("[0-9][0-9]_*.ipynb")
+                  if CHECKPOINTS not in path.parts)
 
 
 def is_nav(cell: nbformat.NotebookNode) -> bool:

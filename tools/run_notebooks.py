@@ -23,14 +23,19 @@ from nbclient import NotebookClient
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+#: The folder JupyterLab keeps its autosave copies in: never run, never rewritten.
+CHECKPOINTS = ".ipynb_checkpoints"
 #: Seconds one cell may run before the run fails (the load notebook is the slowest).
 CELL_TIMEOUT = 300
 
 
-def notebook_paths(args: list[str]) -> list[pathlib.Path]:
+def notebook_paths(args: list[str], folder: pathlib.Path = NOTEBOOKS) -> list[pathlib.Path]:
+    """The notebooks named in *args*, or every NN_*.ipynb of *folder*; never a checkpoint copy."""
     if args:
-        return [pathlib.Path(arg).resolve() for arg in args]
-    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+        paths = [pathlib.Path(arg).resolve() for arg in args]
+    else:
+        paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    return [path for path in paths if CHECKPOINTS not in path.parts]
 
 
 def run(path: pathlib.Path) -> float:

@@ -8,11 +8,20 @@ them from the directory of the requesting test file, chosen by the
 environment variable ``NETSERV_EXERCISE_TARGET``: ``starter`` (the default)
 or ``solution``. A student runs::
 
-    .venv/bin/python -m pytest lessons/exercises/ex01_line_echo
+    make check EX=02      (the same as: .venv/bin/python -m pytest lessons/exercises/ex02_line_echo)
 
 and an instructor checks the reference solutions with::
 
     NETSERV_EXERCISE_TARGET=solution .venv/bin/python -m pytest lessons/exercises
+
+The course's proof (tests/test_exercises.py) tests other files: a starter
+generated afresh into a temporary folder, and each wrong variant in
+``wrong/``. It names them in a JSON file, ``{"exNN_name": "/path/to/module.py"}``,
+given in ``NETSERV_EXERCISE_MAP``; when that variable is set it decides, and a
+student's own starter.py is never read. For a wrong variant one failing check
+is the proof, so with ``NETSERV_EXERCISE_FAIL_FAST=1`` the checks of an
+exercise after its first failure are skipped (a variant that hangs a server
+costs one client timeout, not one per check).
 
 **When the checks run.** Only when the command line names
 ``lessons/exercises`` or a path inside it (as above): see lessons/conftest.py.
@@ -33,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import pathlib
 import socket
@@ -47,6 +57,8 @@ import pytest
 
 TARGET_VARIABLE = "NETSERV_EXERCISE_TARGET"
 TARGETS = ("starter", "solution")
+MAP_VARIABLE = "NETSERV_EXERCISE_MAP"
+FAIL_FAST_VARIABLE = "NETSERV_EXERCISE_FAIL_FAST"
 
 #: Seconds a test may wait for the server loop to stop at the end of a block:
 #: shutdown() is prompt in netserv, so only a handler stuck in a call can
@@ -61,23 +73,51 @@ def target_name() -> str:
     return name
 
 
+# -- fail fast (the proof against wrong variants) -------------------------------
+
+_failed: set[str] = set()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if os.environ.get(FAIL_FAST_VARIABLE) and item.path.parent.name in _failed:
+        pytest.skip(f"{FAIL_FAST_VARIABLE}: an earlier check of this exercise failed")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if report.failed:
+        _failed.add(item.path.parent.name)
+    return report
+
+
 # -- the file under test --------------------------------------------------------
 
 @pytest.fixture
 def exercise(request: pytest.FixtureRequest) -> ModuleType:
-    """The module under test (starter.py or solution.py) next to the test file."""
+    """The module under test (starter.py or solution.py, or the mapped file) for this test file."""
     directory = pathlib.Path(str(request.path)).resolve().parent
-    return load(directory, target_name())
+    mapping = os.environ.get(MAP_VARIABLE)
+    if mapping:
+        files = json.loads(pathlib.Path(mapping).read_text(encoding="utf-8"))
+        if directory.name not in files:
+            raise pytest.UsageError(f"{MAP_VARIABLE}: no file for {directory.name}")
+        return load_path(pathlib.Path(files[directory.name]), directory.name)
+    return load_path(directory / f"{target_name()}.py", directory.name)
 
 
 _loaded: dict[pathlib.Path, ModuleType] = {}
 
 
 def load(directory: pathlib.Path, name: str) -> ModuleType:
-    """Import ``directory/name.py`` by path, once per run (the module's name is unique)."""
-    path = directory / f"{name}.py"
+    """Import ``directory/name.py`` by path, once per run."""
+    return load_path(directory / f"{name}.py", directory.name)
+
+
+def load_path(path: pathlib.Path, exercise_name: str) -> ModuleType:
+    """Import the file at *path* as exercise *exercise_name*'s module, once per run."""
     if path not in _loaded:
-        module_name = f"exercise_{directory.name}_{name}"
+        module_name = f"exercise_{exercise_name}_{path.stem}_{len(_loaded)}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         assert spec is not None and spec.loader is not None, f"cannot import {path}"
         module = importlib.util.module_from_spec(spec)

@@ -81,6 +81,7 @@ class ServerProcess:
             self.args.append("--nagle")
         self.proc: subprocess.Popen[str] | None = None
         self.address: Any = None
+        self.ready: dict[str, Any] = {}  # the server's ready line: address, class, handler...
         self.final_cpu: float | None = None
         self.errors: Any = None
 
@@ -101,6 +102,7 @@ class ServerProcess:
         except BaseException:
             self._kill()
             raise
+        self.ready = ready
         address = ready["address"]
         self.address = address if isinstance(address, str) else tuple(address)
         return self

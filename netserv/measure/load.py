@@ -88,7 +88,8 @@ The result's fields (a dict; ``bench`` adds model, impl and server CPU):
   measured, timed from the later of the actual send and the previous reply
   on the same connection (for datagrams: the send). That is the
   coordinated-omission mistake, kept for comparison: it leaves out the
-  time a request waited behind the one before. ``completed`` counts the answered measured
+  time a request waited behind the one before (a lower bound: replies that
+  arrive together count the later ones as ~0). ``completed`` counts the answered measured
   requests (answered_in_window + backlog);
 * errors: ``errors`` (all kinds, warm-up included), ``error_kinds``,
   ``clients_without_reply``, ``capped`` (max_requests was reached),

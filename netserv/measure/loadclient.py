@@ -60,7 +60,7 @@ class StreamConnection:
     """One stream socket and the requests in flight on it, answered in order."""
 
     __slots__ = ("client", "close_after_send", "closed", "connected", "fd", "inbuf",
-                 "last_reply", "out", "pending", "sock", "watching_out", "worker")
+                 "last_reply", "out", "pending", "retired", "sock", "watching_out", "worker")
 
     def __init__(self, worker: Worker, client: Client) -> None:
         self.worker = worker
@@ -77,6 +77,7 @@ class StreamConnection:
         self.pending: deque[tuple[float, float, bytes]] = deque()  # (intended, sent, request)
         self.closed = False
         self.last_reply = 0.0  # when the previous reply on this connection arrived
+        self.retired = False  # the server said it closes this connection: send no more
         self.close_after_send = False  # per-connection line requests: half-close when sent
         err = self.sock.connect_ex(worker.address)
         if err not in (0, errno.EISCONN, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
@@ -181,11 +182,15 @@ class StreamConnection:
                 worker.count(error)
             self.last_reply = now
             if protocol.closes:
-                self.client.retire(self)  # the server closes it: the next request opens another
+                self.retired = True  # the next request opens another connection
+                self.client.retire(self)
             self.client.on_reply(self)
             if self.closed:
                 return
         self.inbuf = data[start:] if start < size else b""
+        if self.retired and not pending:
+            self.close()  # what the server would do anyway: no descriptor piles up
+            self.client.connections.discard(self)
 
     def check_timeout(self, now: float) -> None:
         # From the actual send: a generator that fell behind its schedule

@@ -111,7 +111,8 @@ class Poller:
     def wait(self, timeout: float, precise: bool = False) -> list[tuple[int, int]]:
         if self._epoll is not None:
             if precise and timeout > 0:
-                select.select([self._epoll.fileno()], [], [], timeout)
+                if not select.select([self._epoll.fileno()], [], [], timeout)[0]:
+                    return []  # the timeout came first: nothing is ready
                 timeout = 0.0
             return self._epoll.poll(timeout)
         assert self._poll is not None

@@ -23,6 +23,13 @@ The three figures:
   read from each result's histogram; tails show as curves that reach 1.0
   late.
 * ``throughput_vs_clients``: closed-loop throughput as clients are added.
+* ``goodput_vs_offered``: open loop, what was served against what was
+  offered (``offered_rate``, ``goodput``), with the line goodput = offered:
+  past the knee the curve leaves that line and flattens.
+* ``percentile_spectrum``: latency against percentile on a 1/(1-p) axis (as
+  HdrHistogram draws it), one line per result; open-loop results also get
+  the uncorrected curve (dashed), the one a client that waits for each
+  reply would have drawn.
 
 ``python -m netserv plot FILES... --out fig.png --kind KIND`` draws one of
 them from saved JSON files.
@@ -39,10 +46,12 @@ from typing import Any
 from .stats import Histogram
 
 __all__ = [
+    "goodput_vs_offered",
     "latency_cdf",
     "latency_vs_load",
     "load_results",
     "main",
+    "percentile_spectrum",
     "series_label",
     "throughput_vs_clients",
 ]
@@ -181,6 +190,68 @@ def throughput_vs_clients(results: Iterable[Any], ax: Any = None, title: str | N
     ax.set_ylabel("throughput (requests/s)")
     ax.set_ylim(bottom=0)
     ax.set_title(title or "Throughput as clients are added")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def goodput_vs_offered(results: Iterable[Any], ax: Any = None, title: str | None = None) -> Any:
+    """Open loop: goodput against offered rate, one line per series, and goodput = offered."""
+    results = [r for r in load_results(results) if r.get("mode") == "open"]
+    fig, ax = _axes(ax)
+    groups, varying = _series(results)
+    top = 0.0
+    for key, group in groups.items():
+        group = sorted(group, key=lambda r: r["offered_rate"])
+        x = [r["offered_rate"] for r in group]
+        ax.plot(x, [r["goodput"] for r in group], marker="o", label=series_label(key, varying))
+        top = max(top, *x)
+    ax.plot([0, top], [0, top], ":", color="grey", label="goodput = offered")
+    ax.set_xlabel("offered rate (requests/s)")
+    ax.set_ylabel("goodput (replies in the window per s)")
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.set_title(title or "What was served against what was offered")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+#: Percentiles marked on the spectrum's axis.
+_SPECTRUM_TICKS = (50.0, 90.0, 99.0, 99.9, 99.99)
+
+
+def _spectrum(histogram: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """(1 / (1 - fraction), latency ms) of a saved histogram's CDF points."""
+    hist = Histogram.from_dict(histogram)
+    xs, ys = [], []
+    for bound, fraction in hist.cdf():
+        fraction = min(fraction, 1 - 1 / (hist.count + 1))  # the last point: finite
+        xs.append(1 / (1 - fraction))
+        ys.append(bound * 1e3)
+    return xs, ys
+
+
+def percentile_spectrum(results: Iterable[Any], ax: Any = None, title: str | None = None,
+                        labels: list[str] | None = None) -> Any:
+    """Latency (log y) against percentile on a 1/(1-p) axis, one colour per result."""
+    results = load_results(results)
+    fig, ax = _axes(ax)
+    _, varying = _series(results)
+    for n, result in enumerate(results):
+        label = labels[n] if labels else series_label(_key(result), varying)
+        colour = f"C{n % 10}"
+        ax.step(*_spectrum(result["histogram"]), where="post", color=colour, label=label)
+        if result.get("histogram_uncorrected"):
+            ax.step(*_spectrum(result["histogram_uncorrected"]), "--", where="post",
+                    color=colour, label=f"{label} (uncorrected)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks([1 / (1 - q / 100) for q in _SPECTRUM_TICKS],
+                  [f"{q:g}%" for q in _SPECTRUM_TICKS])
+    ax.set_xlabel("percentile (1/(1-p) scale)")
+    ax.set_ylabel("latency (ms, log scale)")
+    ax.set_title(title or "Latency by percentile")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small")
     return fig

@@ -119,7 +119,8 @@ class HttpProtocol:
         if len(parts) < 2 or not parts[0].startswith(b"http/1.") or not parts[1].isdigit():
             return self._refuse(f"not an HTTP/1.x status line: {status_line[:60]!r}")
         status = int(parts[1])
-        self.closes = b"\r\nconnection: close" in head or parts[0] == b"http/1.0"
+        self.closes = (b"\r\nconnection: close" in head
+                       or (parts[0] == b"http/1.0" and b"\r\nconnection: keep-alive" not in head))
         length = 0
         if status not in _NO_BODY and not 100 <= status < 200:
             found = None

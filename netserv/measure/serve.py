@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
     if args.control:
         print(json.dumps({"ready": True, "address": server.server_address,
                           "transport": args.transport, "class": type(server).__name__,
-                          "nagle": args.nagle,
+                          "handler": handler.__name__, "nagle": args.nagle,
                           "pid": os.getpid()}), flush=True)
         controller = threading.Thread(target=_control, args=(server,), daemon=True)
         controller.start()

@@ -1,103 +1,188 @@
-"""Exercise 08: measure two concurrency models under the same load, and draw the result.
+"""Exercise 08: which concurrency model wins when the handler has work to do? Measure it.
 
-Write three functions:
+Notebook 13 measured echo servers whose handler does nothing, and there the
+models are close. Real handlers wait for something: a database, a disk,
+another server. Here every request waits ``WORK_SECONDS`` (``time.sleep``,
+standing for a database call) before its echo. You build one server per
+model, drive it with netserv's load generator, and answer notebook 10's
+question: how many pool workers does it take to keep up with a thread per
+client?
 
-* ``measure(models, clients, duration, warmup)`` runs the load generator
-  against a netserv echo server of each model in turn (TCP, closed loop,
-  the same settings for all) and returns one result dict per model, in the
-  order given. Each result is what ``netserv.measure.bench.run_bench`` returns: it
-  has ``model``, ``throughput_rps``, ``latency_ms`` (``p50``, ``p99``, ...),
-  ``errors`` and more.
-* ``plot_comparison(results)`` returns a matplotlib ``Figure`` with two
-  panels (axes): throughput per model, and p50 and p99 latency per model.
-  Name the models on the figure (tick labels or a legend), label the axes
-  with their units.
-* ``highest_throughput(results)`` returns the model name with the highest
-  throughput in the results it is given (no fixed answer: it depends on the
-  machine and the run).
+Write five things:
 
-Run it for real (a few seconds per model) with
-``.venv/bin/python lessons/exercises/ex08_compare_models/starter.py``: it
-prints a table and saves ``comparison.png`` in the current directory.
-Figures taken on a busy machine are noisy: run each comparison more than
-once before believing a difference, and say how many clients you used.
+* ``WorkHandler.handle()``: for each line, call ``self.server.work()``, then
+  write the line back unchanged (the load generator checks every echo).
+* ``make_server(model, pool_size, work)``: ``"sync"`` -> ``netserv.TCPServer``,
+  ``"threading"`` -> ``netserv.ThreadingTCPServer``, ``"pool"`` ->
+  ``netserv.ThreadPoolTCPServer`` with ``pool_size`` workers; all with
+  WorkHandler, bound to 127.0.0.1 port 0, with ``server.work`` set to
+  ``WORK[work]``. Any other model: ValueError, before a socket is opened.
+* ``measure(model, pool_size, clients, duration, warmup, work)``: run that
+  server in a thread and drive it with
+  ``bench.run_bench(label, connect=server.server_address, per_connection=True,
+  clients=..., duration=..., warmup=..., quiet=True)``; stop and close the
+  server; return the result with ``result["model"] == label(model, pool_size)``
+  and ``result["pool_size"]`` (None unless the model is the pool). A new
+  connection per request: with persistent connections a pool of N workers
+  would serve N clients and leave the others without a reply.
+* ``smallest_matching_pool(pool_results, threading_result, within)``: the
+  smallest ``pool_size`` whose throughput is at least ``within`` times
+  threading's, or None.
+* ``plot_comparison(results)``: a matplotlib Figure with two panels,
+  throughput per model, and p50 and p99 latency per model.
 
-Read first: lessons/06_measuring.md, notebooks/13_latency_under_load.ipynb,
-netserv/measure/bench.py (run_bench), netserv/measure/load.py (what a result holds).
+Run it for real (about 20 seconds):
+``.venv/bin/python lessons/exercises/ex08_compare_models/starter.py``
+prints a table, the smallest pool that keeps up, and saves comparison.png.
+``... starter.py --work compute`` gives the handler 1 ms of computation
+instead of a wait, and the ranking changes.
+
+Read first: lessons/06_measuring.md, notebooks/10_thread_pool.ipynb and
+notebooks/13_latency_under_load.ipynb, netserv/measure/bench.py (run_bench).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import netserv
 from netserv.measure import bench
 
-#: Default comparison: two models that both serve many connections at once
-#: (a synchronous server would leave all but one persistent client unserved).
-MODELS = ("threading", "select")
-#: Default load: enough clients to keep both models busy, short enough to
-#: repeat a run several times.
+#: What one request waits for (seconds): a quick database query. Long next to
+#: the server's own cost per request, so the model decides who waits.
+WORK_SECONDS = 0.02
+#: CPU time one request computes with --work compute (seconds).
+COMPUTE_SECONDS = 0.001
+#: Default load: more clients than the small pools have workers.
 CLIENTS = 8
-DURATION = 3.0
+DURATION = 2.0
 WARMUP = 0.5
+#: Pool sizes the script tries, and "keeps up": within 10% of threading.
+POOL_SIZES = (1, 2, 4, 8)
+MATCH = 0.9
 
 
-def measure(models: Sequence[str] = MODELS, clients: int = CLIENTS,
-            duration: float = DURATION, warmup: float = WARMUP) -> list[dict[str, Any]]:
-    """One closed-loop load result per model (TCP, netserv), in the order of models."""
-    # BEGIN SOLUTION (TODO: call bench.run_bench once per model with the same settings; collect the results)
-    results = []
-    for model in models:
-        # The same load for every model, or the comparison says nothing.
-        results.append(bench.run_bench(model, "netserv", "tcp", clients=clients,
-                                       duration=duration, warmup=warmup, quiet=True))
-    return results
+def wait_for_database() -> None:
+    """The work of one request: wait, as for a database's answer (releases the GIL)."""
+    time.sleep(WORK_SECONDS)
+
+
+def compute() -> None:
+    """The work of one request: COMPUTE_SECONDS of pure Python (holds the GIL)."""
+    deadline = time.perf_counter() + COMPUTE_SECONDS
+    while time.perf_counter() < deadline:
+        pass
+
+
+WORK: dict[str, Callable[[], None]] = {"wait": wait_for_database, "compute": compute}
+
+
+class WorkHandler(netserv.StreamRequestHandler):
+    """Echoes each line, after doing the request's work (self.server.work())."""
+
+    def handle(self) -> None:
+        # BEGIN SOLUTION (TODO: for each line of self.rfile: call self.server.work(), then write the line back)
+        for line in self.rfile:
+            self.server.work()  # the reply waits for the work, as it would for a database
+            self.wfile.write(line)
+        # END SOLUTION
+
+
+def label(model: str, pool_size: int) -> str:
+    """The name a result carries: the model, and the pool's size for the pool."""
+    return f"pool-{pool_size}" if model == "pool" else model
+
+
+def make_server(model: str, pool_size: int = 4, work: str = "wait") -> netserv.TCPServer:
+    """A WorkHandler server of the given model on 127.0.0.1, port 0 (ValueError if unknown)."""
+    # BEGIN SOLUTION (TODO: choose the class for model; ValueError for others; bind; set pool_size and server.work)
+    classes = {"sync": netserv.TCPServer, "threading": netserv.ThreadingTCPServer,
+               "pool": netserv.ThreadPoolTCPServer}
+    if model not in classes:
+        raise ValueError(f"unknown model {model!r}: choose one of {', '.join(classes)}")
+    server = classes[model](("127.0.0.1", 0), WorkHandler)
+    if model == "pool":
+        server.pool_size = pool_size  # read when the first request starts the workers
+    server.work = WORK[work]
+    return server
+    # END SOLUTION
+
+
+def measure(model: str, pool_size: int = 4, clients: int = CLIENTS, duration: float = DURATION,
+            warmup: float = WARMUP, work: str = "wait") -> dict[str, Any]:
+    """Drive one model with the load generator (a new connection per request); its result."""
+    # BEGIN SOLUTION (TODO: serve make_server(...) in a thread; bench.run_bench(..., connect=..., per_connection=True); stop; label)
+    with make_server(model, pool_size, work) as server:
+        loop = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        loop.start()
+        try:
+            result = bench.run_bench(label(model, pool_size), connect=server.server_address,
+                                     clients=clients, duration=duration, warmup=warmup,
+                                     per_connection=True, quiet=True)
+        finally:
+            server.shutdown()
+            loop.join()
+    result["model"] = label(model, pool_size)
+    result["pool_size"] = pool_size if model == "pool" else None
+    return result
+    # END SOLUTION
+
+
+def smallest_matching_pool(pool_results: Sequence[dict[str, Any]],
+                           threading_result: dict[str, Any], within: float = MATCH) -> int | None:
+    """The smallest pool_size with at least within x threading's throughput (None if none)."""
+    # BEGIN SOLUTION (TODO: among pool_results, keep those with throughput_rps >= within * threading's; return the smallest pool_size)
+    target = within * threading_result["throughput_rps"]
+    sizes = [result["pool_size"] for result in pool_results if result["throughput_rps"] >= target]
+    return min(sizes) if sizes else None
     # END SOLUTION
 
 
 def plot_comparison(results: Sequence[dict[str, Any]]) -> Any:
-    """A matplotlib Figure: throughput per model, and p50/p99 latency per model."""
+    """A matplotlib Figure: throughput per model, and p50 and p99 latency per model."""
     from matplotlib.figure import Figure  # imported here: only drawing needs it
 
-    # BEGIN SOLUTION (TODO: make a Figure with two axes; bars of throughput_rps; bars of latency p50 and p99)
+    # BEGIN SOLUTION (TODO: a Figure with two axes: bars of throughput_rps; bars of latency_ms p50 and p99; name the models, label the axes)
     models = [str(result["model"]) for result in results]
     positions = range(len(models))
-    figure = Figure(figsize=(9, 4), layout="constrained")
+    figure = Figure(figsize=(10, 4), layout="constrained")
     left, right = figure.subplots(1, 2)
-
     left.bar(positions, [result["throughput_rps"] for result in results])
     left.set_xticks(positions, models)
     left.set_ylabel("throughput (requests/s)")
     left.set_title("throughput")
-
     width = 0.4
     for offset, percentile in ((-width / 2, "p50"), (width / 2, "p99")):
         right.bar([p + offset for p in positions],
-                  [result["latency_ms"][percentile] for result in results],
-                  width, label=percentile)
+                  [result["latency_ms"][percentile] for result in results], width, label=percentile)
     right.set_xticks(positions, models)
     right.set_ylabel("latency (ms)")
     right.set_title("latency")
     right.legend()
-    figure.suptitle(f"{results[0]['clients']} clients, closed loop, "
+    figure.suptitle(f"{results[0]['clients']} clients, a new connection per request, "
                     f"{results[0]['duration']:g} s measured")
     return figure
     # END SOLUTION
 
 
-def highest_throughput(results: Sequence[dict[str, Any]]) -> str:
-    """The model of the result with the highest throughput_rps."""
-    # BEGIN SOLUTION (TODO: return the "model" of the result with the largest "throughput_rps")
-    return max(results, key=lambda result: result["throughput_rps"])["model"]
-    # END SOLUTION
-
-
-def main() -> int:
-    results = measure()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Compare sync, pools and threading under work.")
+    parser.add_argument("--work", choices=sorted(WORK), default="wait")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    args = parser.parse_args(argv)
+    options = dict(clients=args.clients, work=args.work)
+    results = [measure("sync", **options)]
+    pools = [measure("pool", pool_size=size, **options) for size in POOL_SIZES]
+    threads = measure("threading", **options)
+    results += pools + [threads]
     print(bench.format_table(results))
-    print(f"highest throughput in this run: {highest_throughput(results)}")
+    print(f"smallest pool within {MATCH:.0%} of threading's throughput: "
+          f"{smallest_matching_pool(pools, threads)}")
     plot_comparison(results).savefig("comparison.png")
     print("saved comparison.png")
     return 0

@@ -1,77 +1,144 @@
 # starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
 # This is the file you edit: replace each TODO with working code, then run the
-# checks (see README.md). Regenerating it overwrites your work.
-"""Exercise 08: measure two concurrency models under the same load, and draw the result.
+# checks with `make check EX=NN` (NN: this exercise's number; see README.md).
+"""Exercise 08: which concurrency model wins when the handler has work to do? Measure it.
 
-Write three functions:
+Notebook 13 measured echo servers whose handler does nothing, and there the
+models are close. Real handlers wait for something: a database, a disk,
+another server. Here every request waits ``WORK_SECONDS`` (``time.sleep``,
+standing for a database call) before its echo. You build one server per
+model, drive it with netserv's load generator, and answer notebook 10's
+question: how many pool workers does it take to keep up with a thread per
+client?
 
-* ``measure(models, clients, duration, warmup)`` runs the load generator
-  against a netserv echo server of each model in turn (TCP, closed loop,
-  the same settings for all) and returns one result dict per model, in the
-  order given. Each result is what ``netserv.measure.bench.run_bench`` returns: it
-  has ``model``, ``throughput_rps``, ``latency_ms`` (``p50``, ``p99``, ...),
-  ``errors`` and more.
-* ``plot_comparison(results)`` returns a matplotlib ``Figure`` with two
-  panels (axes): throughput per model, and p50 and p99 latency per model.
-  Name the models on the figure (tick labels or a legend), label the axes
-  with their units.
-* ``highest_throughput(results)`` returns the model name with the highest
-  throughput in the results it is given (no fixed answer: it depends on the
-  machine and the run).
+Write five things:
 
-Run it for real (a few seconds per model) with
-``.venv/bin/python lessons/exercises/ex08_compare_models/starter.py``: it
-prints a table and saves ``comparison.png`` in the current directory.
-Figures taken on a busy machine are noisy: run each comparison more than
-once before believing a difference, and say how many clients you used.
+* ``WorkHandler.handle()``: for each line, call ``self.server.work()``, then
+  write the line back unchanged (the load generator checks every echo).
+* ``make_server(model, pool_size, work)``: ``"sync"`` -> ``netserv.TCPServer``,
+  ``"threading"`` -> ``netserv.ThreadingTCPServer``, ``"pool"`` ->
+  ``netserv.ThreadPoolTCPServer`` with ``pool_size`` workers; all with
+  WorkHandler, bound to 127.0.0.1 port 0, with ``server.work`` set to
+  ``WORK[work]``. Any other model: ValueError, before a socket is opened.
+* ``measure(model, pool_size, clients, duration, warmup, work)``: run that
+  server in a thread and drive it with
+  ``bench.run_bench(label, connect=server.server_address, per_connection=True,
+  clients=..., duration=..., warmup=..., quiet=True)``; stop and close the
+  server; return the result with ``result["model"] == label(model, pool_size)``
+  and ``result["pool_size"]`` (None unless the model is the pool). A new
+  connection per request: with persistent connections a pool of N workers
+  would serve N clients and leave the others without a reply.
+* ``smallest_matching_pool(pool_results, threading_result, within)``: the
+  smallest ``pool_size`` whose throughput is at least ``within`` times
+  threading's, or None.
+* ``plot_comparison(results)``: a matplotlib Figure with two panels,
+  throughput per model, and p50 and p99 latency per model.
 
-Read first: lessons/06_measuring.md, notebooks/13_latency_under_load.ipynb,
-netserv/measure/bench.py (run_bench), netserv/measure/load.py (what a result holds).
+Run it for real (about 20 seconds):
+``.venv/bin/python lessons/exercises/ex08_compare_models/starter.py``
+prints a table, the smallest pool that keeps up, and saves comparison.png.
+``... starter.py --work compute`` gives the handler 1 ms of computation
+instead of a wait, and the ranking changes.
+
+Read first: lessons/06_measuring.md, notebooks/10_thread_pool.ipynb and
+notebooks/13_latency_under_load.ipynb, netserv/measure/bench.py (run_bench).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import netserv
 from netserv.measure import bench
 
-#: Default comparison: two models that both serve many connections at once
-#: (a synchronous server would leave all but one persistent client unserved).
-MODELS = ("threading", "select")
-#: Default load: enough clients to keep both models busy, short enough to
-#: repeat a run several times.
+#: What one request waits for (seconds): a quick database query. Long next to
+#: the server's own cost per request, so the model decides who waits.
+WORK_SECONDS = 0.02
+#: CPU time one request computes with --work compute (seconds).
+COMPUTE_SECONDS = 0.001
+#: Default load: more clients than the small pools have workers.
 CLIENTS = 8
-DURATION = 3.0
+DURATION = 2.0
 WARMUP = 0.5
+#: Pool sizes the script tries, and "keeps up": within 10% of threading.
+POOL_SIZES = (1, 2, 4, 8)
+MATCH = 0.9
 
 
-def measure(models: Sequence[str] = MODELS, clients: int = CLIENTS,
-            duration: float = DURATION, warmup: float = WARMUP) -> list[dict[str, Any]]:
-    """One closed-loop load result per model (TCP, netserv), in the order of models."""
-    # TODO: call bench.run_bench once per model with the same settings; collect the results
-    raise NotImplementedError("TODO: call bench.run_bench once per model with the same settings; collect the results")
+def wait_for_database() -> None:
+    """The work of one request: wait, as for a database's answer (releases the GIL)."""
+    time.sleep(WORK_SECONDS)
+
+
+def compute() -> None:
+    """The work of one request: COMPUTE_SECONDS of pure Python (holds the GIL)."""
+    deadline = time.perf_counter() + COMPUTE_SECONDS
+    while time.perf_counter() < deadline:
+        pass
+
+
+WORK: dict[str, Callable[[], None]] = {"wait": wait_for_database, "compute": compute}
+
+
+class WorkHandler(netserv.StreamRequestHandler):
+    """Echoes each line, after doing the request's work (self.server.work())."""
+
+    def handle(self) -> None:
+        # TODO: for each line of self.rfile: call self.server.work(), then write the line back
+        raise NotImplementedError("TODO: for each line of self.rfile: call self.server.work(), then write the line back")
+
+
+def label(model: str, pool_size: int) -> str:
+    """The name a result carries: the model, and the pool's size for the pool."""
+    return f"pool-{pool_size}" if model == "pool" else model
+
+
+def make_server(model: str, pool_size: int = 4, work: str = "wait") -> netserv.TCPServer:
+    """A WorkHandler server of the given model on 127.0.0.1, port 0 (ValueError if unknown)."""
+    # TODO: choose the class for model; ValueError for others; bind; set pool_size and server.work
+    raise NotImplementedError("TODO: choose the class for model; ValueError for others; bind; set pool_size and server.work")
+
+
+def measure(model: str, pool_size: int = 4, clients: int = CLIENTS, duration: float = DURATION,
+            warmup: float = WARMUP, work: str = "wait") -> dict[str, Any]:
+    """Drive one model with the load generator (a new connection per request); its result."""
+    # TODO: serve make_server(...) in a thread; bench.run_bench(..., connect=..., per_connection=True); stop; label
+    raise NotImplementedError("TODO: serve make_server(...) in a thread; bench.run_bench(..., connect=..., per_connection=True); stop; label")
+
+
+def smallest_matching_pool(pool_results: Sequence[dict[str, Any]],
+                           threading_result: dict[str, Any], within: float = MATCH) -> int | None:
+    """The smallest pool_size with at least within x threading's throughput (None if none)."""
+    # TODO: among pool_results, keep those with throughput_rps >= within * threading's; return the smallest pool_size
+    raise NotImplementedError("TODO: among pool_results, keep those with throughput_rps >= within * threading's; return the smallest pool_size")
 
 
 def plot_comparison(results: Sequence[dict[str, Any]]) -> Any:
-    """A matplotlib Figure: throughput per model, and p50/p99 latency per model."""
+    """A matplotlib Figure: throughput per model, and p50 and p99 latency per model."""
     from matplotlib.figure import Figure  # imported here: only drawing needs it
 
-    # TODO: make a Figure with two axes; bars of throughput_rps; bars of latency p50 and p99
-    raise NotImplementedError("TODO: make a Figure with two axes; bars of throughput_rps; bars of latency p50 and p99")
+    # TODO: a Figure with two axes: bars of throughput_rps; bars of latency_ms p50 and p99; name the models, label the axes
+    raise NotImplementedError("TODO: a Figure with two axes: bars of throughput_rps; bars of latency_ms p50 and p99; name the models, label the axes")
 
 
-def highest_throughput(results: Sequence[dict[str, Any]]) -> str:
-    """The model of the result with the highest throughput_rps."""
-    # TODO: return the "model" of the result with the largest "throughput_rps"
-    raise NotImplementedError("TODO: return the \"model\" of the result with the largest \"throughput_rps\"")
-
-
-def main() -> int:
-    results = measure()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Compare sync, pools and threading under work.")
+    parser.add_argument("--work", choices=sorted(WORK), default="wait")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    args = parser.parse_args(argv)
+    options = dict(clients=args.clients, work=args.work)
+    results = [measure("sync", **options)]
+    pools = [measure("pool", pool_size=size, **options) for size in POOL_SIZES]
+    threads = measure("threading", **options)
+    results += pools + [threads]
     print(bench.format_table(results))
-    print(f"highest throughput in this run: {highest_throughput(results)}")
+    print(f"smallest pool within {MATCH:.0%} of threading's throughput: "
+          f"{smallest_matching_pool(pools, threads)}")
     plot_comparison(results).savefig("comparison.png")
     print("saved comparison.png")
     return 0

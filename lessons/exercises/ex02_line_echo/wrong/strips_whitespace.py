@@ -1,0 +1,44 @@
+"""Wrong: uses line.strip(), which removes spaces and tabs too, not only the line ending.
+
+A plausible mistake that the checks must reject; the exercise was:
+Exercise 02: a numbered, upper-casing line echo (StreamRequestHandler).
+
+The protocol, one TCP connection at a time:
+
+* the client sends lines ending in ``\\n`` (``\\r\\n`` is accepted too);
+* for each line the server replies ``<n> <LINE>\\n``: ``n`` counts the lines
+  of *this connection* from 1, and LINE is the line without its line ending,
+  with ASCII letters upper-cased (``bytes.upper()``: other bytes, even ones
+  that are not UTF-8, pass unchanged);
+* a last line without a newline (the client half-closed) is answered too;
+* the line ``QUIT`` (any case) is answered ``<n> BYE\\n``, and then the server
+  closes the connection.
+
+Read first: lessons/02_transports.md and notebooks/02_tcp_server.ipynb,
+netserv/handlers.py (StreamRequestHandler: rfile, wfile).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import netserv
+
+
+class NumberedUpperHandler(netserv.StreamRequestHandler):
+    """Serves one connection: reads lines from self.rfile, writes replies to self.wfile."""
+
+    def handle(self) -> None:
+        number = 0  # per connection: a new handler object serves each connection
+        for line in self.rfile:  # one line per iteration, whatever the TCP segments
+            number += 1
+            text = line.strip()
+            if text.upper() == b"QUIT":
+                self.wfile.write(b"%d BYE\n" % number)
+                return  # the server closes the connection after handle()
+            self.wfile.write(b"%d %s\n" % (number, text.upper()))
+
+
+def make_server(address: Any = ("127.0.0.1", 0)) -> netserv.TCPServer:
+    """A synchronous TCP server with the handler above (bound and listening)."""
+    return netserv.TCPServer(address, NumberedUpperHandler)
