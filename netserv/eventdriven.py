@@ -17,8 +17,8 @@ The loop is BaseServer's serve_forever(), every model's. This mix-in changes
 only what it watches and what a ready socket means, through its hooks::
 
     _loop_start         -> watch the listening socket and every connection
-    _loop_timeout       -> close connections idle longer than idle_timeout;
-                           wait no longer than until the next such check
+    _loop_timeout       -> close connections idle longer than idle_timeout or
+                           past their handler's deadline; wait until the next check
     _loop_ready(key)    -> listening socket: accept, as every server does
                            (process_request adds a Connection and calls the
                            handler's connection_made())
@@ -54,7 +54,7 @@ from selectors import EVENT_READ, EVENT_WRITE
 from typing import TYPE_CHECKING, Any
 
 from .events import (Connection, EventHandler, LineEchoHandler, LineHandler, StateRow,
-                     format_state_table)
+                     format_state_table, overdue, shortest_limit)
 from .tcp import TCPServer
 
 __all__ = ["Connection", "EventDrivenMixIn", "EventDrivenTCPServer", "EventHandler",
@@ -79,8 +79,9 @@ DEFAULT_IDLE_TIMEOUT = 300.0
 #: few send buffers; a slow but steady reader never reaches it, a stopped one does.
 DEFAULT_MAX_PENDING_OUTPUT = 256 * 1024
 
-#: Scans for idle connections per idle_timeout: one is closed between 1 and
-#: 1.25 idle_timeouts after its last byte, and a scan of the table is cheap.
+#: Scans of the table per limit (idle_timeout, or the handler's shorter
+#: request_deadline): a connection is closed between 1 and 1.25 times the
+#: limit, and a scan of the table is cheap.
 IDLE_CHECKS_PER_TIMEOUT = 4
 
 
@@ -150,8 +151,9 @@ class EventDrivenMixIn(_Host):
         self._selector = selector
         for conn in self.connections.values():
             selector.register(conn.sock, self._events(conn) or EVENT_READ, conn)
-        if self.idle_timeout is not None:
-            self._next_idle_check = time.monotonic() + self.idle_timeout / IDLE_CHECKS_PER_TIMEOUT
+        limit = shortest_limit(self.idle_timeout, self.RequestHandlerClass)
+        if limit is not None:
+            self._next_idle_check = time.monotonic() + limit / IDLE_CHECKS_PER_TIMEOUT
 
     def _loop_ready(self, key: selectors.SelectorKey, events: int) -> None:
         """One ready socket: the listening one accepts; a connection reads or writes."""
@@ -168,13 +170,14 @@ class EventDrivenMixIn(_Host):
             self._read_ready(conn)
 
     def _loop_timeout(self, poll_interval: float | None) -> float | None:
-        """Close idle connections when a check is due; wait at most until the next."""
+        """Close idle and overdue connections when a scan is due; wait until the next."""
         wait = super()._loop_timeout(poll_interval)
-        if self.idle_timeout is None:
+        limit = shortest_limit(self.idle_timeout, self.RequestHandlerClass)
+        if limit is None:
             return wait
         now = time.monotonic()
         if now >= self._next_idle_check:
-            self._next_idle_check = now + self.idle_timeout / IDLE_CHECKS_PER_TIMEOUT
+            self._next_idle_check = now + limit / IDLE_CHECKS_PER_TIMEOUT
             if self.connections:
                 self.close_idle_connections(now)
         until_check = self._next_idle_check - now
@@ -348,14 +351,10 @@ class EventDrivenMixIn(_Host):
             self.shutdown_request(conn.sock)
 
     def close_idle_connections(self, now: float) -> None:
-        """Close every connection without traffic for idle_timeout seconds."""
-        assert self.idle_timeout is not None
-        oldest_allowed = now - self.idle_timeout
-        idle = [conn for conn in self.connections.values()
-                if conn.last_active < oldest_allowed]
-        for conn in idle:
-            self.close_connection(conn, TimeoutError(
-                f"no traffic for {self.idle_timeout} s (idle_timeout)"))
+        """Close every connection silent for idle_timeout seconds, or past its
+        handler's deadline (LineHandler.request_deadline): see events.overdue()."""
+        for conn, error in overdue(self.connections.values(), now, self.idle_timeout):
+            self.close_connection(conn, error)
 
     # -- looking at the table ----------------------------------------------
 

@@ -17,10 +17,16 @@ what we still owe it) is kept in a record instead: a :class:`Connection`, one
 row of the server's table ``server.connections``. ``format_state_table()``
 prints that table.
 
-Limit: ``max_line_length`` (LineHandler). A line longer than this (received
-in part or whole) calls ``line_too_long()``, which closes the connection at
-once: a line protocol has no way to resynchronise after a line it could not
-hold. The client sees end-of-file, or a reset if it was still sending.
+Limits (LineHandler). ``max_line_length``: a line longer than this
+(received in part or whole) calls ``line_too_long()``, which closes the
+connection at once: a line protocol has no way to resynchronise after a line
+it could not hold. The client sees end-of-file, or a reset if it was still
+sending. ``request_deadline``: a partial line older than this closes the
+connection (connection_lost() gets a TimeoutError). The server's
+``idle_timeout`` cannot do that: a client that trickles one byte every
+100 ms is never idle. The deadline is checked when bytes arrive and, for a
+client that went silent mid-line, by the loop's periodic scan of the table,
+which asks each handler ``expired(now)`` (see ``overdue()``).
 
 Where new things go: a handler for another protocol is a subclass of
 EventHandler (or LineHandler) here or in user code; what the loop does with
@@ -30,16 +36,24 @@ sockets lives in netserv.eventdriven.
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, TypedDict
 
 __all__ = ["Connection", "ConnectionTable", "EventHandler", "LineEchoHandler", "LineHandler",
-           "StateRow", "format_state_table"]
+           "StateRow", "format_state_table", "overdue", "shortest_limit"]
 
 #: Longest line (with its newline) that LineHandler accepts. Far above any
 #: line this course's protocols send; it bounds what a client that never
 #: sends a newline can make the server hold.
 DEFAULT_MAX_LINE_LENGTH = 64 * 1024
+
+#: Seconds a partial line may wait for its newline (LineHandler.request_deadline).
+#: A client sends a line at once: nc and telnet send it when Enter is pressed,
+#: a program in one write. Even the longest line allowed (max_line_length)
+#: arrives within it at 52 kbit/s, a slow modem. It bounds what a client that
+#: trickles bytes (each one resets idle_timeout) can hold: 10 s, not hours.
+DEFAULT_REQUEST_DEADLINE = 10.0
 
 
 class StateRow(TypedDict):
@@ -127,7 +141,9 @@ class EventHandler:
       closes the connection as soon as the pending output is sent
     - connection_lost(exc): once, when the connection is closed; exc is None
       for a normal close, or the error (an OSError from the socket, a
-      TimeoutError from the idle check)
+      TimeoutError from the idle check or from expired())
+    - expired(now): in the loop's periodic scan; an error returned closes
+      the connection with it (None here: only idle_timeout applies)
 
     The handler may call send(data), which never blocks, and close(), which
     closes once the pending output is sent. None of these methods may block
@@ -180,6 +196,14 @@ class EventHandler:
         """Bytes received and held, waiting for the rest of a message (0 here)."""
         return 0
 
+    def expired(self, now: float) -> BaseException | None:
+        """The error to close the connection with if its request took too long.
+
+        ``now`` is a time.monotonic() value. Called by the loop's periodic
+        scan; must be quick and must not raise. None here: no deadline.
+        """
+        return None
+
 
 class LineHandler(EventHandler):
     """An EventHandler for line protocols: calls line_received() once per line.
@@ -190,23 +214,38 @@ class LineHandler(EventHandler):
     partial line left over is passed to line_received() without a newline,
     as ``for line in rfile`` does in a StreamRequestHandler.
 
-    Class variable max_line_length (64 KiB): a longer line calls
-    line_too_long(), which by default closes the connection at once.
+    Class variables:
+
+    - max_line_length (64 KiB): a longer line calls line_too_long(), which
+      by default closes the connection at once.
+    - request_deadline (10.0 s, None for never): a partial line older than
+      this, counted from the arrival of its first byte, closes the
+      connection; connection_lost() gets a TimeoutError. Checked when bytes
+      arrive and by the loop's periodic scan (which then runs at least every
+      request_deadline / 4), so a silent client is closed within 1.25 times
+      the deadline.
     """
 
-    __slots__ = ("_partial",)
+    __slots__ = ("_partial", "_partial_since")
 
     traced_hooks = EventHandler.traced_hooks + ("line_received", "line_too_long")
 
     max_line_length = DEFAULT_MAX_LINE_LENGTH
+    request_deadline: float | None = DEFAULT_REQUEST_DEADLINE
 
     def __init__(self, connection: Connection, server: ConnectionTable) -> None:
         super().__init__(connection, server)
         # b"" is shared by every handler: no allocation until a line is split.
         self._partial: bytes | bytearray = b""
+        self._partial_since = 0.0  # when the partial line's first byte came
 
     def data_received(self, data: bytes) -> None:
         if self._partial:
+            error = self.expired(time.monotonic())
+            if error is not None:  # a trickle: bytes come, the line never ends
+                self._partial = b""
+                self.server.close_connection(self.connection, error)
+                return
             if b"\n" not in data:
                 self._partial += data  # a bytearray: appending is not copying it all
                 if len(self._partial) > self.max_line_length:
@@ -235,6 +274,7 @@ class LineHandler(EventHandler):
                 self.line_too_long()
                 return
             self._partial = bytearray(data[start:])
+            self._partial_since = time.monotonic()
 
     def eof_received(self) -> None:
         if self._partial:
@@ -253,6 +293,13 @@ class LineHandler(EventHandler):
     def pending_input(self) -> int:
         return len(self._partial)
 
+    def expired(self, now: float) -> BaseException | None:
+        """A TimeoutError if the partial line is older than request_deadline."""
+        deadline = self.request_deadline
+        if not self._partial or deadline is None or now - self._partial_since <= deadline:
+            return None
+        return TimeoutError(f"partial line older than request_deadline ({deadline:g} s)")
+
 
 class LineEchoHandler(LineHandler):
     """Send every line back as it arrives."""
@@ -261,6 +308,35 @@ class LineEchoHandler(LineHandler):
 
     def line_received(self, line: bytes) -> None:
         self.send(line)
+
+
+def shortest_limit(idle_timeout: float | None, handler_class: type) -> float | None:
+    """The shortest time limit the loop's periodic scan enforces, or None if none.
+
+    The server's idle_timeout, and the handler class's request_deadline if it
+    has one; the loop scans the table a few times per this limit.
+    """
+    limits = [limit for limit in (idle_timeout, getattr(handler_class, "request_deadline", None))
+              if limit is not None]
+    return min(limits) if limits else None
+
+
+def overdue(connections: Iterable[Connection], now: float,
+            idle_timeout: float | None) -> list[tuple[Connection, BaseException]]:
+    """The connections to close at ``now``, each with the error for connection_lost().
+
+    Idle for longer than idle_timeout (no byte in either direction), or
+    past its handler's deadline (EventHandler.expired()).
+    """
+    found: list[tuple[Connection, BaseException]] = []
+    for conn in connections:
+        if idle_timeout is not None and now - conn.last_active > idle_timeout:
+            found.append((conn, TimeoutError(f"no traffic for {idle_timeout} s (idle_timeout)")))
+        elif conn.handler is not None:
+            error = conn.handler.expired(now)
+            if error is not None:
+                found.append((conn, error))
+    return found
 
 
 def format_state_table(rows: Sequence[Mapping[str, object]]) -> str:

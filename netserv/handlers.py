@@ -46,8 +46,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
 
-__all__ = ["BaseRequestHandler", "StreamRequestHandler", "DatagramRequestHandler", "SocketWriter",
-           "DeadlineReader", "RequestDeadlineExceeded"]
+__all__ = ["BaseRequestHandler", "DatagramRequestHandler", "DeadlineReader",
+           "RequestDeadlineExceeded", "SocketWriter", "StreamRequestHandler"]
 
 
 class BaseRequestHandler:

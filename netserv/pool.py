@@ -60,10 +60,18 @@ from __future__ import annotations
 import collections
 import socket
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .base import BaseServer
 from .tcp import TCPServer
 from .udp import UDPServer
+
+if TYPE_CHECKING:
+    # The host the mix-in is combined with: any server. A base for the type
+    # checker only; at run time the mix-in derives from object.
+    _Host = BaseServer
+else:
+    _Host = object
 
 __all__ = ["ThreadPoolMixIn", "ThreadPoolTCPServer", "ThreadPoolUDPServer"]
 
@@ -79,7 +87,7 @@ DEFAULT_POOL_SIZE = 8
 DEFAULT_QUEUE_SIZE = 16
 
 
-class ThreadPoolMixIn:
+class ThreadPoolMixIn(_Host):
     """Mix-in that hands each request to one of a fixed set of threads. List it first.
 
     Class variables:
@@ -178,7 +186,7 @@ class ThreadPoolMixIn:
                 self._queue.append((request, client_address))
                 self._work_ready.notify()
         if closed:
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+            self.shutdown_request(request)
 
     def _pool_stopping(self) -> bool:
         return self._pool_closed or self.stop_requested
@@ -227,11 +235,11 @@ class ThreadPoolMixIn:
         request is shut down whatever happens. May be overridden.
         """
         try:
-            self.finish_request(request, client_address)  # type: ignore[attr-defined]
+            self.finish_request(request, client_address)
         except BaseException:  # a worker outlives its requests, see the module docstring
-            self.handle_error(request, client_address)  # type: ignore[attr-defined]
+            self.handle_error(request, client_address)
         finally:
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+            self.shutdown_request(request)
 
     def _on_stop_requested(self) -> None:
         """Wake a process_request() waiting for a slot, so shutdown() is prompt."""
@@ -255,7 +263,7 @@ class ThreadPoolMixIn:
         queued request and exited; without, closes the queued requests
         unserved and returns while busy workers finish on their own.
         """
-        super().server_close()  # type: ignore[misc]
+        super().server_close()
         if self._pool_lock is None:
             return
         unserved: list[tuple[Any, Any]] = []
@@ -277,7 +285,7 @@ class ThreadPoolMixIn:
                 if current not in (self._workers or ()):
                     unserved, self._queue = list(self._queue), collections.deque()
         for request, _client_address in unserved:
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+            self.shutdown_request(request)
 
 
 class ThreadPoolUDPServer(ThreadPoolMixIn, UDPServer): pass
@@ -290,4 +298,4 @@ if hasattr(socket, "AF_UNIX"):
     class ThreadPoolUnixStreamServer(ThreadPoolMixIn, UnixStreamServer): pass
     class ThreadPoolUnixDatagramServer(ThreadPoolMixIn, UnixDatagramServer): pass
 
-    __all__ += ["ThreadPoolUnixStreamServer", "ThreadPoolUnixDatagramServer"]
+    __all__ += ["ThreadPoolUnixDatagramServer", "ThreadPoolUnixStreamServer"]

@@ -33,7 +33,7 @@ import socket
 from .tcp import TCPServer
 from .udp import UDPServer
 
-__all__ = ["UnixStreamServer", "UnixDatagramServer"]
+__all__ = ["UnixDatagramServer", "UnixStreamServer"]
 
 
 class _SocketFile:

@@ -8,16 +8,18 @@ what happened into queues. Nothing here waits with a sleep.
 from __future__ import annotations
 
 import queue
+import select
 import socket
 import struct
 import threading
+import time
 from typing import Any
 
 import pytest
 
 import netserv
 import support
-from netserv import eventdriven
+from netserv import eventdriven, events
 from netserv.lab import demo
 from netserv.eventdriven import EventDrivenTCPServer, LineEchoHandler, LineHandler
 
@@ -180,6 +182,103 @@ def test_event_driven_server_closes_idle_clients_while_serving_others() -> None:
         assert len(server.connections) == 1
         talker.sendall(b"still here\n")
         assert read_exactly(talker, 11) == b"still here\n"
+
+
+#: The request_deadline of the trickle tests: short, so the tests are quick,
+#: and five times the trickle's gap, so that bytes keep coming before it.
+SHORT_DEADLINE = 0.5
+
+#: Seconds between two bytes of a trickling client.
+TRICKLE_GAP = 0.1
+
+
+class LostOnly(LineEchoHandler):
+    """LineEchoHandler that reports only connection_lost() to the server's queue."""
+
+    request_deadline = SHORT_DEADLINE
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.server.events.put(("lost", exc))
+
+
+def trickle(sock: socket.socket, most: int) -> tuple[int, float]:
+    """Send one byte (never a newline) every TRICKLE_GAP s until the server
+    hangs up, at most ``most`` bytes. Returns (bytes sent, seconds it took)."""
+    start = time.monotonic()
+    sent = 0
+    try:
+        while sent < most:
+            sock.sendall(b"x")
+            sent += 1
+            # The client's pace, and the watch for the server hanging up.
+            readable, _, _ = select.select([sock], [], [], TRICKLE_GAP)
+            if readable and sock.recv(1) == b"":
+                break
+    except OSError:
+        pass  # a reset: closed with unread bytes
+    return sent, time.monotonic() - start
+
+
+def test_line_handler_request_deadline_default_is_10_seconds() -> None:
+    assert LineHandler.request_deadline == events.DEFAULT_REQUEST_DEADLINE == 10.0
+
+
+def test_event_driven_server_cuts_off_a_trickling_client_at_the_deadline_serving_others(
+        ) -> None:
+    """One byte every 100 ms never leaves the client idle, so only the deadline
+    ends it; meanwhile another client is served as fast as before."""
+    server = observed(handler=LostOnly)
+    result: list[tuple[int, float]] = []
+
+    def latency(talker: socket.socket) -> float:
+        start = time.monotonic()
+        talker.sendall(b"ping\n")
+        assert read_exactly(talker, 5) == b"ping\n"
+        return time.monotonic() - start
+
+    with demo.running(server), demo.open_client(server) as trickler, \
+            demo.open_client(server) as talker:
+        before = min(latency(talker) for _ in range(5))
+        thread = threading.Thread(target=lambda: result.append(trickle(trickler, 50)))
+        thread.start()
+        try:
+            during = [latency(talker) for _ in range(5)]
+        finally:
+            thread.join()
+        sent, held = result[0]
+        assert sent < 50, "the trickling client was never cut off"
+        assert SHORT_DEADLINE <= held + TRICKLE_GAP and held < 4 * SHORT_DEADLINE
+        exc = server.expect("lost")
+        assert isinstance(exc, TimeoutError) and "request_deadline" in str(exc)
+        assert latency(talker) < 1.0  # the other client is still served
+    # A wide bound: a loop blocked by the trickler would take the whole deadline.
+    assert min(during) < before + 0.25
+
+
+def test_event_driven_server_closes_a_client_silent_mid_line_at_the_deadline() -> None:
+    """No byte comes after half a line: the loop's periodic scan closes it at
+    about the deadline, although idle_timeout (300 s) is far away."""
+    server = observed(handler=LostOnly)
+    assert server.idle_timeout == eventdriven.DEFAULT_IDLE_TIMEOUT
+    with demo.running(server), demo.open_client(server) as silent:
+        start = time.monotonic()
+        silent.sendall(b"half a li")
+        exc = server.expect("lost")
+        waited = time.monotonic() - start
+        assert ends(silent)
+    assert isinstance(exc, TimeoutError) and "request_deadline" in str(exc)
+    assert SHORT_DEADLINE <= waited < 4 * SHORT_DEADLINE
+
+
+def test_event_driven_request_deadline_is_per_line_not_per_connection() -> None:
+    """Whole lines 0.2 s apart for 1 s in all under a 0.5 s deadline: all served."""
+    server = observed(handler=LostOnly)
+    with demo.running(server), demo.open_client(server) as client:
+        for number in range(5):
+            client.sendall(b"line %d\n" % number)
+            assert read_exactly(client, 7) == b"line %d\n" % number
+            time.sleep(0.2)  # the client's pace, not a wait for the server
+        assert server.events.empty()  # nothing lost
 
 
 def test_event_driven_server_survives_a_client_that_resets() -> None:
