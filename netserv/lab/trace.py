@@ -188,6 +188,8 @@ class Tracer:
         self._read_fd: int | None = None
         self._write_fd: int | None = None
         self._partial = b""
+        self._child_numbers: set[int] = set()  # in a worker: numbers it gave
+        self._worker_requests: dict[tuple[int, int], int] = {}  # (pid, number) -> number
 
     # -- attaching ---------------------------------------------------------
 
@@ -313,11 +315,27 @@ class Tracer:
         if not (isinstance(result, tuple) and len(result) == 2):
             return None
         request, client_address = result
+        if os.getpid() != self._pid:
+            return self._number_in_child(request, client_address)
         with self._lock:
             number = self._next_request
             self._next_request += 1
             self._requests[id(request)] = (request, number)
             self._addresses[number] = client_address
+        return number
+
+    def _number_in_child(self, request: Any, client_address: Any) -> int:
+        """A pre-forked worker numbers the requests it accepts itself.
+
+        Its numbers are its own (another worker uses the same ones): they
+        travel as (pid, number), and the parent gives each pair a number of
+        its own when it reads the event. No lock: see _send_from_child.
+        """
+        number = self._next_request
+        self._next_request += 1
+        self._requests[id(request)] = (request, number)
+        self._addresses[number] = client_address
+        self._child_numbers.add(number)
         return number
 
     def _request_of(self, args: tuple[Any, ...]) -> int | None:
@@ -363,7 +381,7 @@ class Tracer:
         fd = self._write_fd
         if fd is None:
             return
-        line = _encode(event)
+        line = _encode(event, event.request in self._child_numbers)
         deadline = time.monotonic() + CHILD_WRITE_TIMEOUT
         while True:
             try:
@@ -392,7 +410,18 @@ class Tracer:
                     break
                 chunks.append(chunk)
             *lines, self._partial = b"".join(chunks).split(b"\n")
-            self._events.extend(_decode(line) for line in lines if line)
+            self._events.extend(self._renumbered(_decode(line)) for line in lines if line)
+
+    def _renumbered(self, event: Event) -> Event:
+        """Give a request a worker numbered itself a number of the parent's (lock held)."""
+        if not isinstance(event.request, list):
+            return event
+        key = (event.request[0], event.request[1])
+        number = self._worker_requests.get(key)
+        if number is None:
+            number = self._worker_requests[key] = self._next_request
+            self._next_request += 1
+        return dataclasses.replace(event, request=number)
 
     # -- reading -----------------------------------------------------------
 
@@ -600,9 +629,15 @@ def _tupled(value: Any) -> Any:
     return tuple(_tupled(v) for v in value) if isinstance(value, list) else value
 
 
-def _encode(event: Event) -> bytes:
-    """One JSON line, shorter than PIPE_BUF so that its write() is atomic."""
+def _encode(event: Event, own_number: bool = False) -> bytes:
+    """One JSON line, shorter than PIPE_BUF so that its write() is atomic.
+
+    ``own_number``: the request number is one the child gave (pre-fork), so
+    it is sent as [pid, number].
+    """
     fields = dataclasses.asdict(event)
+    if own_number:
+        fields["request"] = [event.pid, event.request]
     fields["client_address"] = _jsonable(event.client_address)
     line = json.dumps(fields).encode() + b"\n"
     if len(line) >= _PIPE_BUF:  # an absurdly long address or thread name

@@ -1,0 +1,320 @@
+"""PreForkMixIn (netserv.prefork): workers forked once, a supervising parent.
+
+Server classes under test: PreForkTCPServer and PreForkUnixStreamServer.
+Each handler reports the pid of the process that served it, so a test can
+tell the workers apart. Waiting for the supervisor (a worker restarted, a
+worker gone) polls its observable state with a deadline: there is no event
+to wait on in another process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import support
+
+from netserv.handlers import StreamRequestHandler
+from netserv.lab import demo
+from netserv.lab.trace import traced
+
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here"),
+    # The test process runs the serve loop in a thread when it forks workers.
+    pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning"),
+]
+
+#: Bound for anything the supervisor must do "promptly": restart a worker,
+#: stop all of them, notice its parent died. Seconds on a loaded 2-core machine.
+PROMPT = 5.0
+#: Requests sent to show a server still serves (after a fault, under load).
+SOME_REQUESTS = 20
+
+
+class PidEcho(StreamRequestHandler):
+    """Reply 'pid line' to every line, until the client closes."""
+
+    def handle(self) -> None:
+        for line in self.rfile:
+            self.wfile.write(b"%d %s" % (os.getpid(), line))
+
+
+def make(transport: str = "tcp", **attributes: Any) -> Any:
+    from netserv import prefork
+    cls = prefork.PreForkUnixStreamServer if transport == "unix" else prefork.PreForkTCPServer
+    return demo.bind(type(cls.__name__, (cls,), attributes), transport, PidEcho)
+
+
+@contextlib.contextmanager
+def serving(server: Any) -> Iterator[Any]:
+    """Serve in a thread; the block starts once every worker is forked.
+
+    A client socket opened before a fork would be inherited by the worker:
+    closing it in the test would then not close the connection.
+    """
+    with support.serving(server):
+        assert wait_until(lambda: len(server.worker_pids) == server.workers)
+        yield server
+
+
+def ask(server: Any, line: bytes = b"hello\n",
+        timeout: float = support.CLIENT_TIMEOUT) -> tuple[int, bytes]:
+    """One request on its own connection: (pid that served it, echoed line)."""
+    pid, _, echoed = demo.echo_once(server, line, timeout).partition(b" ")
+    return int(pid), echoed
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = PROMPT) -> bool:
+    """Poll ``condition`` with a back-off until it holds or ``timeout`` passes."""
+    deadline, delay = time.monotonic() + timeout, 0.001
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(2 * delay, 0.05)
+    return True
+
+
+def exited(pid: int) -> bool:
+    """True if ``pid`` (not our child) is gone or a zombie waiting for its reaper."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture(params=["tcp", "unix"])
+def transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_echo_is_served_by_workers_not_the_parent(transport: str) -> None:
+    server = make(transport)
+    with serving(server):
+        replies = [ask(server, b"line %d\n" % n) for n in range(SOME_REQUESTS)]
+        workers = set(server.worker_pids)
+    assert [echoed for _, echoed in replies] == [b"line %d\n" % n for n in range(SOME_REQUESTS)]
+    assert {pid for pid, _ in replies} <= workers
+    assert len(workers) == 2 and os.getpid() not in workers
+    assert server.worker_pids == []  # shutdown() stopped and reaped them
+
+
+@contextlib.contextmanager
+def held_connections(server: Any, count: int) -> Iterator[list[int]]:
+    """``count`` connections, each with one line answered and still open.
+
+    A sync worker stays with its connection until the client closes it, so
+    these connections occupy ``count`` workers (or worker threads) at once.
+    Yields the pids that answered.
+    """
+    with contextlib.ExitStack() as stack:
+        pids = []
+        for _ in range(count):
+            sock = stack.enter_context(support.client(server))
+            sock.sendall(b"hold\n")
+            with sock.makefile("rb") as replies:
+                pids.append(int(replies.readline().split()[0]))
+        yield pids
+
+
+def test_each_worker_serves_a_connection_of_its_own(transport: str) -> None:
+    server = make(transport)
+    with serving(server), held_connections(server, 2) as pids:
+        assert sorted(pids) == sorted(server.worker_pids)
+
+
+def test_threads_per_worker_serve_concurrent_clients_in_one_worker() -> None:
+    server = make(workers=1, threads_per_worker=3)
+    with serving(server), held_connections(server, 3) as pids:
+        assert len(set(pids)) == 1 and pids[0] in server.worker_pids
+
+
+def test_a_killed_worker_is_restarted_and_the_server_keeps_serving() -> None:
+    server = make()
+    with serving(server):
+        ask(server)
+        victim, survivor = server.worker_pids
+        os.kill(victim, signal.SIGKILL)
+        assert wait_until(lambda: victim not in server.worker_pids
+                          and len(server.worker_pids) == 2)
+        assert survivor in server.worker_pids and server.restarts == 1
+        with held_connections(server, 2) as pids:  # both workers answer
+            assert victim not in pids and sorted(pids) == sorted(server.worker_pids)
+
+
+class CrashOnRequest(StreamRequestHandler):
+    """Kill the worker serving this request, as a segfaulting extension would."""
+
+    def handle(self) -> None:
+        os._exit(3)
+
+
+def test_a_crash_loop_is_slowed_down_by_the_back_off() -> None:
+    """Every request kills its worker; restarts wait 0.2, 0.4, 0.8 s ... per slot."""
+    from netserv.prefork import PreForkTCPServer
+    cls = type("Crashing", (PreForkTCPServer,), {"workers": 1, "restart_backoff": 0.2})
+    server = demo.bind(cls, "tcp", CrashOnRequest)
+    with serving(server):
+        started = time.monotonic()
+        for _ in range(4):
+            with support.client(server) as sock:
+                sock.sendall(b"die\n")
+                try:
+                    assert sock.recv(1) == b""  # closed by the worker's death
+                except ConnectionResetError:
+                    pass  # ... with our line unread: reset, not FIN
+        elapsed = time.monotonic() - started
+    # Three restarts in a row, each after a worker that lived < 1 s.
+    assert server.restarts >= 3
+    assert elapsed >= 0.2 + 0.4 + 0.8
+
+
+def test_shutdown_under_load_is_prompt() -> None:
+    server = make(graceful_timeout=60.0)  # prompt means the workers stop, not SIGKILL
+    stop, served, failed = threading.Event(), [0], []
+
+    def client() -> None:
+        deadline = time.monotonic() + 30  # bounded, whatever happens
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                # Once the workers are gone, a connection waits in the
+                # backlog unanswered until server_close(): give up soon.
+                ask(server, timeout=1.0)
+                served[0] += 1
+            except (OSError, ValueError) as error:  # refused, reset, or cut short
+                failed.append(error)
+                return
+
+    with serving(server):
+        clients = [threading.Thread(target=client) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        assert wait_until(lambda: served[0] >= SOME_REQUESTS)
+        started = time.monotonic()
+        server.shutdown()
+        took = time.monotonic() - started
+        stop.set()
+        for thread in clients:
+            thread.join()
+    assert took < PROMPT
+    assert server.worker_pids == []
+
+
+class Stuck(StreamRequestHandler):
+    """Never finish: wait for a line the client never sends."""
+
+    def handle(self) -> None:
+        self.rfile.readline()
+
+
+def test_shutdown_kills_a_worker_stuck_past_the_graceful_timeout() -> None:
+    from netserv.prefork import PreForkTCPServer
+    cls = type("Stuck", (PreForkTCPServer,), {"workers": 1, "graceful_timeout": 0.2})
+    server = demo.bind(cls, "tcp", Stuck)
+    with serving(server), support.client(server):
+        # connected: the one worker takes the connection and waits forever
+        pid = server.worker_pids[0]
+        started = time.monotonic()
+        server.shutdown()
+        assert time.monotonic() - started < PROMPT
+        assert exited(pid) and server.worker_pids == []
+
+
+def test_server_close_reaps_every_worker() -> None:
+    server = make()
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,))
+    thread.start()
+    try:
+        assert wait_until(lambda: len(server.worker_pids) == 2)
+        ask(server)
+        pids = server.worker_pids
+        server.server_close()  # without shutdown(): it stops the loop and reaps
+        # Reaped when server_close() returns, whatever the loop is doing.
+        assert len(pids) == 2 and server.worker_pids == []
+        for pid in pids:
+            with pytest.raises(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)  # no zombie left
+    finally:
+        server.server_close()
+        thread.join()
+
+
+def test_handle_request_serves_one_request_here_without_workers() -> None:
+    server = make()
+    with support.closing(server), support.client(server) as sock:
+        sock.sendall(b"one\n")
+        sock.shutdown(socket.SHUT_WR)
+        server.handle_request()
+        pid, _, echoed = support.recv_all(sock).partition(b" ")
+    assert (int(pid), echoed) == (os.getpid(), b"one\n")
+    assert server.worker_pids == []
+
+
+def test_bad_worker_counts_are_refused() -> None:
+    server = make(workers=0)
+    with support.closing(server), pytest.raises(ValueError, match="workers >= 1"):
+        server.serve_forever()
+
+
+def test_traced_across_workers_with_one_number_per_request() -> None:
+    server = make()
+    with traced(server) as tracer, serving(server), held_connections(server, 2):
+        pass  # one request in each worker
+    requests = tracer.requests()
+    assert sorted(requests) == [1, 2]
+    assert len({events[0].pid for events in requests.values()}) == 2
+    for events in requests.values():
+        hooks = [event.hook for event in events]
+        assert hooks[0] == "get_request" and "handler.handle" in hooks
+        assert hooks[-1] == "close_request"
+        assert {tracer.lane(event) for event in events} == {"child"}
+
+
+#: Run by the next test in a fresh interpreter: serve, print the port and
+#: the workers' pids, then wait to be killed.
+_PARENT = """
+import json, sys, threading
+sys.path.insert(0, sys.argv[1])
+from netserv.handlers import StreamRequestHandler
+from netserv.prefork import PreForkTCPServer
+from netserv.lab import demo
+class Echo(StreamRequestHandler):
+    def handle(self):
+        self.wfile.write(self.rfile.readline())
+server = demo.bind(PreForkTCPServer, "tcp", Echo)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+assert demo.echo_once(server) == b"hello\\n"
+print(json.dumps([server.server_address[1], server.worker_pids]), flush=True)
+threading.Event().wait()
+"""
+
+
+def test_workers_exit_when_their_parent_is_killed() -> None:
+    root = os.path.dirname(support.HERE)
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, root],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        port, pids = json.loads(parent.stdout.readline())
+        assert len(pids) == 2 and not any(exited(pid) for pid in pids)
+        parent.kill()  # SIGKILL: no clean-up code runs in the parent
+        parent.wait()
+        assert wait_until(lambda: all(exited(pid) for pid in pids))
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout:
+            parent.stdout.close()
+    with pytest.raises(ConnectionRefusedError):  # nobody listens any more
+        socket.create_connection(("127.0.0.1", port), timeout=PROMPT).close()
