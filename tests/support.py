@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, Self
 
 import netserv
 from netserv.lab import demo
@@ -327,7 +327,7 @@ class HookLog:
         os.close(self._reader)
         os.close(self._writer)
 
-    def __enter__(self) -> HookLog:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

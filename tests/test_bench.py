@@ -28,7 +28,7 @@ def test_bench_command_writes_json_with_every_field(tmp_path: pathlib.Path) -> N
     proc = subprocess.run([sys.executable, "-m", "netserv", "bench", "--model", "threading",
                            "--clients", "8", "--duration", "0.5", "--warmup", "0.2",
                            "--json", str(out), "--csv", str(table), "--quiet"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "threading" in proc.stdout and "p99" in proc.stdout
     result = json.loads(out.read_text())
@@ -69,9 +69,8 @@ def test_a_server_that_cannot_start_is_reported() -> None:
     # The spec is fine, but the server process fails at startup.
     server = bench.ServerProcess("threading")
     server.args[server.args.index("--model") + 1] = "no-such-model"
-    with pytest.raises(RuntimeError, match="server did not start"):
-        with server:
-            pass
+    with pytest.raises(RuntimeError, match="server did not start"), server:
+        pass
 
 
 def test_format_table_one_line_per_result() -> None:
@@ -87,7 +86,7 @@ def test_format_table_one_line_per_result() -> None:
 
 def bench_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "netserv", "bench", *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture
@@ -193,10 +192,10 @@ def test_connect_over_ipv6_loopback(tmp_path: pathlib.Path) -> None:
 
 def test_bench_servers_run_without_nagle_unless_asked() -> None:
     for nagle in (False, True):
-        with bench.ServerProcess("threading", nagle=nagle) as server:
-            with socket.create_connection(server.address, timeout=10) as sock:
-                sock.sendall(b"ping\n")
-                assert sock.recv(100) == b"ping\n"
+        with (bench.ServerProcess("threading", nagle=nagle) as server,
+              socket.create_connection(server.address, timeout=10) as sock):
+            sock.sendall(b"ping\n")
+            assert sock.recv(100) == b"ping\n"
         assert server.ready["handler"].startswith("NoDelay") != nagle
 
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from netserv.handlers import StreamRequestHandler
 from netserv.lab import demo
 from netserv.measure import load
-from netserv.handlers import StreamRequestHandler
 
 #: How long the stall server stops answering, once (the issue's figure).
 STALL_SECONDS = 1.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import pathlib
 
@@ -13,7 +14,7 @@ from netserv.measure.stats import Histogram
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")  # no display in tests
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def fake_result(model: str, clients: int, rate: float | None, base_ms: float) -> dict:
@@ -93,5 +94,5 @@ def test_percentile_spectrum_adds_the_uncorrected_curve_in_open_loop() -> None:
     assert len(ax.lines) == 1 + 2
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     x = ax.lines[0].get_xdata()
-    assert x[0] >= 1 and all(a < b for a, b in zip(x, x[1:]))  # 1/(1-p) grows with p
+    assert x[0] >= 1 and all(a < b for a, b in itertools.pairwise(x))  # 1/(1-p) grows with p
     assert [t.get_text() for t in ax.get_xticklabels()][:3] == ["50%", "90%", "99%"]

@@ -7,8 +7,8 @@ needs two things from the protocol: the bytes of request number ``seq``, and,
 given the bytes received so far, where the next reply ends and whether it is
 the right one. Two protocols:
 
-* ``line`` (:class:`LineProtocol`): a request is ``payload`` bytes, a
-  sequence number (:func:`tag`) first, filler, a newline. The server echoes
+* ``line`` (:class:`LineProtocol`): a request is ``payload`` bytes, its
+  sequence number first (zero-padded decimal), filler, a newline. The server echoes
   it; the reply is whole when as many bytes arrived, and right when they are
   the request's own bytes. Datagram clients send the same requests and match
   each reply to its request by the number it starts with (:func:`untag`).
@@ -22,7 +22,8 @@ the right one. Two protocols:
   closes") cannot be delimited on a persistent connection: it is refused as
   a ``protocol`` error, and the connection is dropped.
 
-Tagging requests with their sequence number happens in :func:`tag` only.
+Tagging a request with its sequence number happens in one place,
+``LineProtocol.request``; :func:`untag` reads the number back.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ __all__ = [
     "LineProtocol",
     "Protocol",
     "make_protocol",
-    "tag",
     "untag",
 ]
 
@@ -51,11 +51,6 @@ MAX_HEADER_BYTES = 65536
 _NO_BODY = (204, 304)
 
 
-def tag(seq: int) -> bytes:
-    """The first SEQ_DIGITS bytes of request ``seq``: its number, zero-padded."""
-    return b"%0*d" % (SEQ_DIGITS, seq % _MODULUS)
-
-
 def untag(data: bytes) -> int:
     """The sequence number a reply starts with (modulo 10**SEQ_DIGITS), or -1."""
     head = data[:SEQ_DIGITS]
@@ -63,7 +58,7 @@ def untag(data: bytes) -> int:
 
 
 class LineProtocol:
-    """Fixed-size echoed lines: ``tag(seq)``, filler, newline."""
+    """Fixed-size echoed lines: the sequence number, filler, newline."""
 
     name = "line"
 
@@ -74,7 +69,8 @@ class LineProtocol:
         self.closes = False  # an echo server never announces a close
 
     def request(self, seq: int) -> bytes:
-        return tag(seq) + self.filler
+        """Request ``seq``: the one place a sequence number is written into a request."""
+        return b"%0*d%b" % (SEQ_DIGITS, seq % _MODULUS, self.filler)
 
     def parse(self, buf: bytes, start: int, request: bytes) -> tuple[int, str | None]:
         """(end of the reply starting at ``start``, or INCOMPLETE; error kind or None)."""
