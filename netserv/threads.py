@@ -18,7 +18,9 @@ netserv refuses such a class when it is created (see netserv.base).
 At shutdown: threads are joined by server_close() when ``block_on_close`` is
 true (the default) and they are not daemon threads. ``daemon_threads = True``
 makes them daemons instead: the interpreter may exit while they run, and
-server_close() does not wait for them.
+server_close() does not wait for them. Bookkeeping is exact: a tracked
+thread forgets itself as it ends (an O(1) removal from a set), so the server
+holds the threads still running and no more.
 
 There is no limit on the number of threads: every accepted connection gets
 one, however many there are. For a bound, use netserv.pool.ThreadPoolMixIn.
@@ -28,42 +30,73 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from .base import BaseServer
 from .tcp import TCPServer
 from .udp import UDPServer
 
+if TYPE_CHECKING:
+    # The host the mix-in is combined with, for the type checker only: at
+    # run time the mix-in derives from object and the server comes after it.
+    _Host = BaseServer
+else:
+    _Host = object
+
 __all__ = ["ThreadingMixIn", "ThreadingTCPServer", "ThreadingUDPServer"]
 
-#: Finished threads are forgotten when the list of tracked threads grows to
-#: twice its size after the last clean-up, and never below this many: the
-#: clean-up costs O(1) per request on average, and memory stays bounded.
-_MIN_THREADS_BEFORE_CLEANUP = 16
-
-
 class _TrackedThreads:
-    """The non-daemon threads that server_close() must join."""
+    """The non-daemon request threads that server_close() must join.
+
+    Each thread forgets itself when it finishes (an O(1) removal from a
+    set), so the bookkeeping holds exactly the threads still running: memory
+    stays bounded by the live requests, and no request pays for a scan.
+    """
 
     def __init__(self) -> None:
-        self._threads: list[threading.Thread] = []
-        self._cleanup_at = _MIN_THREADS_BEFORE_CLEANUP
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
 
     def add(self, thread: threading.Thread) -> None:
-        if len(self._threads) >= self._cleanup_at:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._cleanup_at = max(_MIN_THREADS_BEFORE_CLEANUP, 2 * len(self._threads))
-        self._threads.append(thread)
+        with self._lock:
+            self._threads.add(thread)
+
+    def discard(self, thread: threading.Thread) -> None:
+        with self._lock:
+            self._threads.discard(thread)
 
     def __len__(self) -> int:
         return len(self._threads)
 
     def join_all(self) -> None:
-        threads, self._threads = self._threads, []
+        """Join every thread running now (each removes itself as it ends)."""
+        with self._lock:
+            threads = list(self._threads)
         for thread in threads:
             thread.join()
 
 
-class ThreadingMixIn:
+class _RequestThread(threading.Thread):
+    """A request's thread that leaves its server's _TrackedThreads when it ends.
+
+    ``target`` stays process_request_thread, so the thread's default name
+    (``Thread-N (process_request_thread)``) is the standard module's.
+    """
+
+    def __init__(self, tracked: _TrackedThreads, target: Callable[..., object],
+                 args: tuple[object, ...]) -> None:
+        super().__init__(target=target, args=args)
+        self._tracked = tracked
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            self._tracked.discard(self)
+
+
+class ThreadingMixIn(_Host):
     """Mix-in that handles each request in a new thread. List it first.
 
     Class variables:
@@ -83,26 +116,34 @@ class ThreadingMixIn:
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         """Finish the request in this thread; route an Exception to handle_error."""
         try:
-            self.finish_request(request, client_address)  # type: ignore[attr-defined]
+            self.finish_request(request, client_address)
         except Exception:
-            self.handle_error(request, client_address)  # type: ignore[attr-defined]
+            self.handle_error(request, client_address)
         finally:
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+            self.shutdown_request(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Start a thread that runs process_request_thread()."""
-        thread = threading.Thread(target=self.process_request_thread,
-                                  args=(request, client_address))
-        thread.daemon = self.daemon_threads
-        if self.block_on_close and not thread.daemon:
+        args = (request, client_address)
+        if self.block_on_close and not self.daemon_threads:
             if self._threads is None:
                 self._threads = _TrackedThreads()
+            thread: threading.Thread = _RequestThread(self._threads, self.process_request_thread,
+                                                      args)
             self._threads.add(thread)
-        thread.start()
+        else:
+            thread = threading.Thread(target=self.process_request_thread, args=args)
+        thread.daemon = self.daemon_threads
+        try:
+            thread.start()
+        except BaseException:  # "can't start new thread": never to be joined
+            if self._threads is not None:
+                self._threads.discard(thread)
+            raise
 
     def server_close(self) -> None:
         """Close the server, then wait for the request threads if block_on_close."""
-        super().server_close()  # type: ignore[misc]
+        super().server_close()
         if self._threads is not None:
             self._threads.join_all()
 

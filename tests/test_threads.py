@@ -145,3 +145,25 @@ def test_threading_mixin_tracked_threads_do_not_grow(impl: str) -> None:
             assert support.exchange(server, b"%d\n" % i) == b"%d\n" % i
         tracked = len(server._threads)
     assert tracked < requests // 4
+
+
+def test_threading_mixin_finished_thread_forgets_itself(impl: str) -> None:
+    """Exact bookkeeping: once every request's thread has ended, none is tracked.
+    The stdlib forgets finished threads only when the next one starts, so the
+    last one stays (CPython's test_threads_reaped asks for fewer than 10)."""
+    seen: list[threading.Thread] = []
+
+    class Records(support.module(impl).StreamRequestHandler):  # type: ignore[name-defined]
+        def handle(self) -> None:
+            seen.append(threading.current_thread())
+            self.wfile.write(self.rfile.readline())
+
+    server = support.make("threading", "tcp", impl, handler=Records)
+    with support.serving(server):
+        for i in range(10):
+            assert support.exchange(server, b"%d\n" % i) == b"%d\n" % i
+        for thread in seen:
+            thread.join(support.CLIENT_TIMEOUT)
+        tracked = len(server._threads)
+    assert len(seen) == 10
+    assert tracked == 0 if impl == "netserv" else tracked >= 1
