@@ -137,18 +137,38 @@ def recipe(target: str) -> str:
     return found.group(0)
 
 
-def test_makefile_lab_allows_root_by_itself() -> None:
-    lab = recipe("lab")
-    assert '"$$(id -u)" = 0' in lab and "--allow-root" in lab, "make lab must work as root"
-    assert "echo" in lab.split("--allow-root")[0], "and say in one line that it added the flag"
+def test_makefile_lab_allows_root_by_itself(tmp_path: pathlib.Path) -> None:
+    # Run the recipe with a stand-in jupyter that prints its arguments.
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "jupyter"
+    fake.write_text("#!/bin/sh\necho \"jupyter $*\"\n", encoding="utf-8")
+    fake.chmod(0o755)
+    (tmp_path / "bin" / "python").touch()  # so that make does not create a venv here
+    (tmp_path / "stamp").touch()
+    done = subprocess.run(["make", "-s", "--no-print-directory", "lab", f"VENV={tmp_path}",
+                           f"COURSE_STAMP={tmp_path}/stamp"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, MAKEFLAGS=""))
+    assert done.returncode == 0, done.stderr
+    command = [line for line in done.stdout.splitlines() if line.startswith("jupyter lab")]
+    assert len(command) == 1, done.stdout
+    assert "--ServerApp.ip=127.0.0.1" in command[0]
+    if os.getuid() == 0:
+        assert "--allow-root" in command[0].split(), "as root, make lab adds --allow-root itself"
+        said = [line for line in done.stdout.splitlines() if "allow-root" in line and line != command[0]]
+        assert len(said) == 1, "and says so in one line"
+    else:
+        assert "--allow-root" not in command[0].split()
 
 
 def test_make_check_names_one_exercise(tmp_path: pathlib.Path) -> None:
     # The recipe with a missing or unknown EX: a message and exit 2, before any pytest run.
-    (tmp_path / "stamp").touch()  # stands for the installed .venv
+    (tmp_path / "stamp").touch()  # stands for the installed .venv...
+    python = tmp_path / "python"  # ...and its Python, which must not run
+    python.write_text("#!/bin/sh\nexit 3\n", encoding="utf-8")
+    python.chmod(0o755)
     for ex, message in (("", "say which exercise"), ("99", "no exercise '99'")):
         done = subprocess.run(["make", "-s", "--no-print-directory", "check", f"EX={ex}",
-                               "PY=false", f"TEST_STAMP={tmp_path}/stamp"],
+                               f"PY={python}", f"TEST_STAMP={tmp_path}/stamp"],
                               cwd=ROOT, capture_output=True, text=True, timeout=60,
                               env=dict(os.environ, MAKEFLAGS=""))
         assert done.returncode != 0 and message in done.stdout, done.stdout + done.stderr
