@@ -18,7 +18,8 @@ before sending the next (a closed loop). The servers (``PEERS``):
 * ``asyncio-streams``: asyncio streams, a coroutine per connection (:func:`echo_stream`);
 * ``uvloop-protocol``: the same Protocol on uvloop's loop, if uvloop imports;
 * ``threading``: netserv.ThreadingTCPServer, a thread per connection;
-* ``prefork``: netserv.prefork.PreForkTCPServer (2 workers), if that module imports.
+* ``prefork``: netserv.prefork.PreForkTCPServer, 2 workers of 32 threads
+  (gunicorn's gthread), if that module imports.
 
 Every server but the reference loop sets TCP_NODELAY on its connections
 (asyncio and uvloop do it themselves; netserv's through
@@ -86,8 +87,11 @@ BACKLOG = concurrency.BACKLOG
 STEP_TIMEOUT = concurrency.STEP_TIMEOUT
 #: Bytes one recv() may return, as in netserv.eventdriven and selectors_echo.
 RECV_SIZE = 65536
-#: Workers of the pre-fork server: one per core of the 2-core course machine.
+#: Workers of the pre-fork server: one per core of the 2-core course machine;
+#: threads per worker so that every connection of the workload has a thread
+#: (a worker thread serves one persistent connection at a time).
 PREFORK_WORKERS = 2
+PREFORK_THREADS = CONNECTIONS // PREFORK_WORKERS
 
 #: Every server of the table, in the order it is printed, with its label.
 PEERS = {
@@ -97,7 +101,7 @@ PEERS = {
     "asyncio-streams": "asyncio streams",
     "uvloop-protocol": "uvloop Protocol",
     "threading": "ThreadingTCPServer",
-    "prefork": f"PreForkTCPServer ({PREFORK_WORKERS} workers)",
+    "prefork": f"PreForkTCPServer ({PREFORK_WORKERS}x{PREFORK_THREADS} threads)",
 }
 #: Variants run only when named (``--kinds``): experiments that explain the table.
 EXPERIMENTS = {
@@ -341,6 +345,7 @@ def build_server(kind: str) -> tuple[int, Callable[[], None], Callable[[], None]
         class _BenchPreForkServer(prefork.PreForkTCPServer):  # type: ignore[misc]
             request_queue_size = BACKLOG
             workers = PREFORK_WORKERS
+            threads_per_worker = PREFORK_THREADS
 
         srv: Any = _BenchPreForkServer((LOOPBACK, 0), demo.echo_handler("sync", nodelay=True))
     elif kind == "netserv-select":
