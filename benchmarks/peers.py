@@ -14,8 +14,8 @@ before sending the next (a closed loop). The servers (``PEERS``):
 
 * ``netserv-select``: netserv.eventdriven.EventDrivenTCPServer, LineEchoHandler;
 * ``selectors``: the reference loop, benchmarks/selectors_echo.py;
-* ``asyncio-protocol``: an asyncio.Protocol (:class:`EchoProtocol`);
-* ``asyncio-streams``: asyncio streams, a coroutine per connection (:func:`echo_stream`);
+* ``asyncio-protocol``: an asyncio.Protocol (benchmarks/peer_servers.py, EchoProtocol);
+* ``asyncio-streams``: asyncio streams, a coroutine per connection (peer_servers.echo_stream);
 * ``uvloop-protocol``: the same Protocol on uvloop's loop, if uvloop imports;
 * ``threading``: netserv.ThreadingTCPServer, a thread per connection;
 * ``prefork``: netserv.prefork.PreForkTCPServer, 2 workers of 32 threads
@@ -25,12 +25,19 @@ Every server but the reference loop sets TCP_NODELAY on its connections
 (asyncio and uvloop do it themselves; netserv's through
 demo.echo_handler(nodelay=True)); with one request in flight per connection
 Nagle's algorithm delays nothing here, so this costs one setsockopt() per
-connection. Every server runs alone in a process of its own (``--serve KIND``), so that
-its CPU time is its alone: the process answers ``cpu`` on its stdin with its
+connection. Every server runs alone in a process of its own (``--serve KIND``),
+so that its CPU time is its alone: the process answers ``cpu`` on its stdin with its
 CPU seconds (resource.getrusage, every thread; for pre-fork, its live
 workers' too, read from /proc). The figure is (CPU after - CPU before) /
 requests completed by the clients in the window. Rounds alternate the order
 of the servers; the table gives the median over rounds and the range.
+
+Every server process first fixes glibc's malloc thresholds at their start-up
+values (peer_servers.set_malloc_thresholds): asyncio's 256 KiB recv()
+buffers cost an mmap() and a munmap() per request below the threshold and
+nothing above it, and glibc moves the threshold as a process runs, so
+without this the asyncio rows changed threefold from one run to the next.
+The experiment kinds (``EXPERIMENTS``, run with ``--kinds``) show both sides.
 
 CPU per request, not requests per second, is the figure to compare: the
 clients share the machine's cores with the server, so a server's rate also
@@ -50,9 +57,7 @@ the machine is quiet: compare them only within one run.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
-import ctypes
 import json
 import os
 import pstats
@@ -68,16 +73,34 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # for selectors_echo and concurrency
 
 import concurrency  # noqa: E402  (its echo client is the workload here too)
 import selectors_echo  # noqa: E402
+from peer_servers import (  # noqa: E402  (re-exported: notebook 16 uses them from here)
+    START_THRESHOLDS,
+    WARM_THRESHOLDS,
+    EchoProtocol,
+    echo_stream,
+    new_loop,
+    recv_64k,
+    recv_cost,
+    set_malloc_thresholds,
+    start_asyncio_server,
+    uvloop_available,
+)
 
 from netserv import eventdriven, threads  # noqa: E402
 from netserv.lab import demo  # noqa: E402
+
+__all__ = ["PEERS", "EXPERIMENTS", "KINDS", "available_kinds", "run_table", "format_table",
+           "profile", "format_profile", "main",
+           # the servers and switches of peer_servers, for notebook 16:
+           "EchoProtocol", "echo_stream", "recv_64k", "recv_cost", "set_malloc_thresholds",
+           "START_THRESHOLDS", "WARM_THRESHOLDS", "uvloop_available"]
 
 LOOPBACK = "127.0.0.1"
 #: The workload of benchmarks/concurrency.py, so the two tables agree.
@@ -85,8 +108,6 @@ CONNECTIONS = concurrency.CONNECTIONS
 ECHO_CLIENTS = concurrency.ECHO_CLIENTS
 BACKLOG = concurrency.BACKLOG
 STEP_TIMEOUT = concurrency.STEP_TIMEOUT
-#: Bytes one recv() may return, as in netserv.eventdriven and selectors_echo.
-RECV_SIZE = 65536
 #: Workers of the pre-fork server: one per core of the 2-core course machine;
 #: threads per worker so that every connection of the workload has a thread
 #: (a worker thread serves one persistent connection at a time).
@@ -108,32 +129,8 @@ EXPERIMENTS = {
     "asyncio-protocol-64k": "asyncio Protocol, recv 64 KiB",
     "asyncio-protocol-warm": "asyncio Protocol, warmed allocator",
 }
-#: glibc's mallopt() parameter for the mmap threshold: allocations at least
-#: this large are served by mmap() and given back by munmap() when freed.
-M_MMAP_THRESHOLD = -3
-#: ... and for the trim threshold: free memory at the top of the heap beyond
-#: it is given back to the kernel (brk()) at once.
-M_TRIM_THRESHOLD = -1
-#: The (mmap, trim) thresholds every glibc process starts with. glibc raises
-#: them on its own (to the block's size, and twice that) each time a larger
-#: mmap()ed block is freed, so their values depend on what the process did
-#: before; setting them with mallopt() fixes them (and stops the raising), so
-#: that every server runs in the same state.
-START_THRESHOLDS = (128 * 1024, 128 * 1024)
-#: The thresholds of the "-warm" experiment: those of a process that once
-#: freed a 1 MiB block, above asyncio's 256 KiB reads.
-WARM_THRESHOLDS = (1 << 20, 2 << 20)
 #: Every kind this script can serve.
 KINDS = {**PEERS, **EXPERIMENTS}
-
-
-def uvloop_available() -> bool:
-    """True if the optional uvloop package imports (``pip install -e '.[uvloop]'``)."""
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def prefork_available() -> bool:
@@ -156,128 +153,6 @@ def available_kinds() -> list[str]:
 
 
 # -- the asyncio servers ----------------------------------------------------------
-
-class EchoProtocol(asyncio.Protocol):
-    """Line echo as an asyncio Protocol: the same callbacks as netserv's EventHandler.
-
-    The loop calls connection_made(transport), then data_received(data) for
-    every chunk; the partial line (bytes after the last newline) waits in
-    ``self.held``, a field of this object: one row of the loop's table.
-    """
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # A WriteTransport by contract (uvloop's is not a subclass of asyncio's).
-        self.transport = cast(asyncio.WriteTransport, transport)
-        self.held = b""
-
-    def data_received(self, data: bytes) -> None:
-        if self.held:
-            data, self.held = self.held + data, b""
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            self.held, data = data[end:], data[:end]
-        if data:
-            self.transport.write(data)  # never blocks: the transport buffers
-
-
-async def echo_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Line echo with asyncio streams: one coroutine per connection.
-
-    The partial line is no longer a field of anything we wrote: it waits in
-    the reader's buffer while this coroutine is suspended in readline(),
-    and where we are in the conversation is the coroutine's frame.
-    """
-    try:
-        while line := await reader.readline():
-            writer.write(line)
-            await writer.drain()  # wait while the client reads slower than we write
-    except ConnectionError:
-        pass  # the client reset the connection: nothing to answer
-    finally:
-        writer.close()
-
-
-def recv_64k() -> None:
-    """Make asyncio's socket transports ask recv() for 64 KiB, as netserv does.
-
-    asyncio's selector transport reads with ``sock.recv(max_size)``, a class
-    attribute of 256 KiB. CPython's recv(n) first allocates n bytes, then
-    shrinks them to what arrived. Above glibc's mmap threshold (128 KiB at
-    the start of a process) that allocation is an mmap(), the shrink an
-    mremap(), the free a munmap(): system calls and page faults for every
-    request. This switch (a private attribute: an experiment only) avoids it.
-    """
-    from asyncio import selector_events
-    selector_events._SelectorSocketTransport.max_size = RECV_SIZE  # type: ignore[attr-defined]
-
-
-def set_malloc_thresholds(thresholds: tuple[int, int]) -> bool:
-    """Fix glibc's (mmap, trim) thresholds; False where there is no mallopt().
-
-    Every server process of the table calls it at start (START_THRESHOLDS,
-    or WARM_THRESHOLDS for the "-warm" kind): a read buffer of 256 KiB
-    (asyncio's) then costs the same in every run, whatever the interpreter
-    allocated and freed while it started.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False  # not glibc: the allocator keeps its own rules
-    mmap_threshold, trim_threshold = thresholds
-    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)
-                and mallopt(M_TRIM_THRESHOLD, trim_threshold))
-
-
-#: A stand-alone script (``python -c``): CPU microseconds of one send() and
-#: one recv(SIZE) of a 64-byte line on a socket pair, with the mmap and trim
-#: thresholds fixed at MMAP and TRIM bytes (see set_malloc_thresholds()).
-RECV_COST_SCRIPT = """
-import ctypes, socket, sys, time
-size, mmap_threshold, trim_threshold, count = map(int, sys.argv[1:])
-try:
-    ctypes.CDLL(None).mallopt(%d, mmap_threshold)
-    ctypes.CDLL(None).mallopt(%d, trim_threshold)
-except (OSError, AttributeError):
-    pass
-first, second = socket.socketpair()
-start = time.process_time()
-for _ in range(count):
-    first.send(b"x" * 63 + b"\\n")
-    second.recv(size)
-print((time.process_time() - start) / count * 1e6)
-""" % (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD)
-
-
-def recv_cost(size: int, thresholds: tuple[int, int] = START_THRESHOLDS,
-              count: int = 20_000) -> float:
-    """CPU us of one send() + recv(size) of 64 bytes, in a new interpreter.
-
-    The allocator's thresholds are fixed first, as in the servers.
-    """
-    args = [sys.executable, "-c", RECV_COST_SCRIPT, str(size), *map(str, thresholds), str(count)]
-    output = subprocess.run(args, capture_output=True, text=True, check=True,
-                            timeout=STEP_TIMEOUT).stdout
-    return float(output)
-
-
-def new_loop(kind: str) -> asyncio.AbstractEventLoop:
-    """A fresh event loop: uvloop's for ``uvloop-*`` kinds, asyncio's otherwise."""
-    if kind.startswith("uvloop"):
-        import uvloop
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def start_asyncio_server(loop: asyncio.AbstractEventLoop, kind: str) -> asyncio.Server:
-    """Bind a Protocol or streams echo server on loop (loopback, port 0); listening on return."""
-    if "streams" in kind:
-        coro = asyncio.start_server(echo_stream, LOOPBACK, 0, backlog=BACKLOG)
-    else:
-        coro = loop.create_server(EchoProtocol, LOOPBACK, 0, backlog=BACKLOG)
-    return loop.run_until_complete(coro)
-
-
-# -- the server process -------------------------------------------------------------
 
 class _BenchEventServer(eventdriven.EventDrivenTCPServer):
     request_queue_size = BACKLOG
@@ -342,7 +217,7 @@ def build_server(kind: str) -> tuple[int, Callable[[], None], Callable[[], None]
     if kind == "prefork":
         from netserv import prefork
 
-        class _BenchPreForkServer(prefork.PreForkTCPServer):  # type: ignore[misc]
+        class _BenchPreForkServer(prefork.PreForkTCPServer):
             request_queue_size = BACKLOG
             workers = PREFORK_WORKERS
             threads_per_worker = PREFORK_THREADS
