@@ -60,7 +60,7 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
     disable_nagle_algorithm = True  # one write per response: send it at once
 
     def handle(self) -> None:
-        # BEGIN SOLUTION (TODO: loop: read_head() (None: the client closed), read_body(), apply(), send_response(); keep the connection only if wants_keep_alive(); answer an HTTPError with send_response(error.status, ..., keep_alive=False) and close)
+        # BEGIN SOLUTION (TODO: serve requests until the client closes or keep-alive ends)
         while True:
             try:
                 head = self.read_head()
@@ -103,7 +103,7 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
 
     def read_body(self, method: str, headers: dict[str, str]) -> bytes:
         """The request's body: exactly Content-Length bytes from self.rfile."""
-        # BEGIN SOLUTION (TODO: no content-length header: 411 for a PUT, else b""; read exactly that many bytes (HTTPError(400) if it is not a number or the client closed early, 413 above MAX_BODY))
+        # BEGIN SOLUTION (TODO: exactly Content-Length bytes; else 411/400/413)
         length = headers.get("content-length")
         if length is None:
             if method == "PUT":
@@ -121,7 +121,7 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
 
     def send_response(self, status: int, content: bytes, keep_alive: bool) -> None:
         """Write one whole response: status line, headers, empty line, content."""
-        # BEGIN SOLUTION (TODO: write b"HTTP/1.1 <status> <reason>\r\nContent-Length: <n>\r\n" (+ b"Connection: close\r\n" if not keep_alive) + b"\r\n" + content)
+        # BEGIN SOLUTION (TODO: status line, Content-Length, Connection: close?, body)
         head = f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Length: {len(content)}\r\n"
         if not keep_alive:
             head += "Connection: close\r\n"
@@ -131,7 +131,7 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
 
 def wants_keep_alive(version: str, headers: dict[str, str]) -> bool:
     """True if the connection stays open after this request's response."""
-    # BEGIN SOLUTION (TODO: HTTP/1.1: unless Connection says close; HTTP/1.0: only if it says keep-alive)
+    # BEGIN SOLUTION (TODO: 1.1 unless 'close'; 1.0 only if 'keep-alive')
     tokens = {token.strip().lower() for token in headers.get("connection", "").split(",")}
     if "close" in tokens:
         return False
@@ -152,8 +152,9 @@ def apply(server: Any, method: str, path: str, body: bytes) -> tuple[int, bytes]
             server.store[key] = body
             return status, b"stored\n"
         if method == "DELETE":
-            return (200, b"deleted\n") if server.store.pop(key, None) is not None \
-                else (404, b"no such key\n")
+            if server.store.pop(key, None) is None:
+                return 404, b"no such key\n"
+            return 200, b"deleted\n"
     return 405, b"GET, PUT or DELETE\n"
 
 

@@ -63,8 +63,8 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
     disable_nagle_algorithm = True  # one write per response: send it at once
 
     def handle(self) -> None:
-        # TODO: loop: read_head() (None: the client closed), read_body(), apply(), send_response(); keep the connection only if wants_keep_alive(); answer an HTTPError with send_response(error.status, ..., keep_alive=False) and close
-        raise NotImplementedError("TODO: loop: read_head() (None: the client closed), read_body(), apply(), send_response(); keep the connection only if wants_keep_alive(); answer an HTTPError with send_response(error.status, ..., keep_alive=False) and close")
+        # TODO: serve requests until the client closes or keep-alive ends
+        raise NotImplementedError("TODO: serve requests until the client closes or keep-alive ends")
 
     def read_head(self) -> tuple[str, str, str, dict[str, str]] | None:
         """(method, path, version, headers) of the next request, or None at end of file.
@@ -91,19 +91,19 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
 
     def read_body(self, method: str, headers: dict[str, str]) -> bytes:
         """The request's body: exactly Content-Length bytes from self.rfile."""
-        # TODO: no content-length header: 411 for a PUT, else b""; read exactly that many bytes (HTTPError(400) if it is not a number or the client closed early, 413 above MAX_BODY)
-        raise NotImplementedError("TODO: no content-length header: 411 for a PUT, else b\"\"; read exactly that many bytes (HTTPError(400) if it is not a number or the client closed early, 413 above MAX_BODY)")
+        # TODO: exactly Content-Length bytes; else 411/400/413
+        raise NotImplementedError("TODO: exactly Content-Length bytes; else 411/400/413")
 
     def send_response(self, status: int, content: bytes, keep_alive: bool) -> None:
         """Write one whole response: status line, headers, empty line, content."""
-        # TODO: write b"HTTP/1.1 <status> <reason>\r\nContent-Length: <n>\r\n" (+ b"Connection: close\r\n" if not keep_alive) + b"\r\n" + content
-        raise NotImplementedError("TODO: write b\"HTTP/1.1 <status> <reason>\\r\\nContent-Length: <n>\\r\\n\" (+ b\"Connection: close\\r\\n\" if not keep_alive) + b\"\\r\\n\" + content")
+        # TODO: status line, Content-Length, Connection: close?, body
+        raise NotImplementedError("TODO: status line, Content-Length, Connection: close?, body")
 
 
 def wants_keep_alive(version: str, headers: dict[str, str]) -> bool:
     """True if the connection stays open after this request's response."""
-    # TODO: HTTP/1.1: unless Connection says close; HTTP/1.0: only if it says keep-alive
-    raise NotImplementedError("TODO: HTTP/1.1: unless Connection says close; HTTP/1.0: only if it says keep-alive")
+    # TODO: 1.1 unless 'close'; 1.0 only if 'keep-alive'
+    raise NotImplementedError("TODO: 1.1 unless 'close'; 1.0 only if 'keep-alive'")
 
 
 def apply(server: Any, method: str, path: str, body: bytes) -> tuple[int, bytes]:
@@ -119,8 +119,9 @@ def apply(server: Any, method: str, path: str, body: bytes) -> tuple[int, bytes]
             server.store[key] = body
             return status, b"stored\n"
         if method == "DELETE":
-            return (200, b"deleted\n") if server.store.pop(key, None) is not None \
-                else (404, b"no such key\n")
+            if server.store.pop(key, None) is None:
+                return 404, b"no such key\n"
+            return 200, b"deleted\n"
     return 405, b"GET, PUT or DELETE\n"
 
 

@@ -29,7 +29,7 @@ import asyncio
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Serve one connection: read lines from reader, write replies to writer, then close it."""
-    # BEGIN SOLUTION (TODO: await reader.readline() in a loop; write b"<n> <LINE>\n", await writer.drain(); stop after QUIT; close the writer at the end)
+    # BEGIN SOLUTION (TODO: readline loop: reply, await drain(); QUIT; close the writer)
     number = 0  # a local variable: one coroutine, so one counter, per connection
     try:
         while line := await reader.readline():  # b"" at end of file
@@ -47,5 +47,5 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def start_server(host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
-    """Start serving on host:port (port 0: the kernel picks one); the server is listening on return."""
+    """Start serving on host:port (0: the kernel picks a port); listening on return."""
     return await asyncio.start_server(handle_connection, host, port)

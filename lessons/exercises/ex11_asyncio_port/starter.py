@@ -32,10 +32,10 @@ import asyncio
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Serve one connection: read lines from reader, write replies to writer, then close it."""
-    # TODO: await reader.readline() in a loop; write b"<n> <LINE>\n", await writer.drain(); stop after QUIT; close the writer at the end
-    raise NotImplementedError("TODO: await reader.readline() in a loop; write b\"<n> <LINE>\\n\", await writer.drain(); stop after QUIT; close the writer at the end")
+    # TODO: readline loop: reply, await drain(); QUIT; close the writer
+    raise NotImplementedError("TODO: readline loop: reply, await drain(); QUIT; close the writer")
 
 
 async def start_server(host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
-    """Start serving on host:port (port 0: the kernel picks one); the server is listening on return."""
+    """Start serving on host:port (0: the kernel picks a port); listening on return."""
     return await asyncio.start_server(handle_connection, host, port)

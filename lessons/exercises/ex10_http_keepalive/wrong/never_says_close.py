@@ -1,4 +1,4 @@
-"""Wrong: closes the connection without saying Connection: close in the response.
+"""Wrong: closes without sending Connection: close.
 
 A plausible mistake that the checks must reject; the exercise was:
 Exercise 10: an HTTP/1.1 key-value store with keep-alive (StreamRequestHandler).
@@ -145,8 +145,9 @@ def apply(server: Any, method: str, path: str, body: bytes) -> tuple[int, bytes]
             server.store[key] = body
             return status, b"stored\n"
         if method == "DELETE":
-            return (200, b"deleted\n") if server.store.pop(key, None) is not None \
-                else (404, b"no such key\n")
+            if server.store.pop(key, None) is None:
+                return 404, b"no such key\n"
+            return 200, b"deleted\n"
     return 405, b"GET, PUT or DELETE\n"
 
 

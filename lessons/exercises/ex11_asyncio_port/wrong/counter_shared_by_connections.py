@@ -1,4 +1,4 @@
-"""Wrong: counts lines in a module-level counter, shared by every connection.
+"""Wrong: counts lines in a module-level counter shared by all.
 
 A plausible mistake that the checks must reject; the exercise was:
 Exercise 11: the numbered, upper-casing line echo of exercise 02, on asyncio streams.
@@ -51,5 +51,5 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def start_server(host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
-    """Start serving on host:port (port 0: the kernel picks one); the server is listening on return."""
+    """Start serving on host:port (0: the kernel picks a port); listening on return."""
     return await asyncio.start_server(handle_connection, host, port)

@@ -1,4 +1,4 @@
-"""Wrong: holds one lock for the whole connection, as a port of a synchronous server might, so clients are served one at a time.
+"""Wrong: holds one lock per connection: one client at a time.
 
 A plausible mistake that the checks must reject; the exercise was:
 Exercise 11: the numbered, upper-casing line echo of exercise 02, on asyncio streams.
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 
-ONE_AT_A_TIME = asyncio.Lock()  # as the synchronous TCPServer of exercise 02
+ONE_AT_A_TIME: asyncio.Lock  # as exercise 02's synchronous TCPServer; made by start_server()
 
 
 async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -52,5 +52,7 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def start_server(host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
-    """Start serving on host:port (port 0: the kernel picks one); the server is listening on return."""
+    """Start serving on host:port (0: the kernel picks a port); listening on return."""
+    global ONE_AT_A_TIME
+    ONE_AT_A_TIME = asyncio.Lock()
     return await asyncio.start_server(handle_connection, host, port)

@@ -1,4 +1,4 @@
-"""Wrong: reads with reader.read() and treats each chunk received as one line.
+"""Wrong: treats each chunk from reader.read() as one line.
 
 A plausible mistake that the checks must reject; the exercise was:
 Exercise 11: the numbered, upper-casing line echo of exercise 02, on asyncio streams.
@@ -48,5 +48,5 @@ async def handle_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def start_server(host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
-    """Start serving on host:port (port 0: the kernel picks one); the server is listening on return."""
+    """Start serving on host:port (0: the kernel picks a port); listening on return."""
     return await asyncio.start_server(handle_connection, host, port)
