@@ -199,9 +199,10 @@ def main(argv: list[str] | None = None, root: pathlib.Path = EXERCISES) -> int:
               file=sys.stderr)
         return 1
     if changed:
-        print("make_starters: left alone, because they differ from both the generated and the "
-              "committed version (someone worked in them): " + ", ".join(changed)
-              + "\nTo replace them anyway (each is saved as starter.py.bak first): "
+        print("make_starters: these starters were changed by hand (they differ from both the "
+              "generated and the committed version), so they are left as they are:\n"
+              + "".join(f"  {path}\n" for path in changed)
+              + "To replace them anyway (each is saved as starter.py.bak first): "
               "make starters FORCE=1", file=sys.stderr)
         return 1
     return 0

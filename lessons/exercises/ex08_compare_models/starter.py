@@ -130,7 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Compare sync, pools and threading under work.")
     parser.add_argument("--work", choices=sorted(WORK), default="wait")
     parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--serve", metavar="MODEL",
+                        help="only serve MODEL until Ctrl-C, for `python -m netserv bench --connect`")
+    parser.add_argument("--pool-size", type=int, default=4, help="workers of --serve pool")
     args = parser.parse_args(argv)
+    if args.serve:
+        with make_server(args.serve, args.pool_size, args.work) as server:
+            host, port = server.server_address
+            print(f"serving {label(args.serve, args.pool_size)} on {host}:{port} (Ctrl-C stops);"
+                  f" in another terminal:\n  python -m netserv bench --connect {host}:{port} "
+                  f"--per-connection --clients {args.clients}")
+            try:
+                server.serve_forever()
+            except KeyboardInterrupt:
+                pass
+        return 0
     options = dict(clients=args.clients, work=args.work)
     results = [measure("sync", **options)]
     pools = [measure("pool", pool_size=size, **options) for size in POOL_SIZES]
