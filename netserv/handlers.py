@@ -41,10 +41,11 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer, WriteableBuffer
+# A buffer argument (bytes, bytearray, memoryview, array...) is typed Any: its
+# protocol type lives in typeshed's _typeshed, which is not a module one can
+# import, and collections.abc.Buffer is new in Python 3.12.
 
 __all__ = ["BaseRequestHandler", "DatagramRequestHandler", "DeadlineReader",
            "RequestDeadlineExceeded", "SocketWriter", "StreamRequestHandler"]
@@ -171,7 +172,7 @@ class _DeadlineSocketIO(socket.SocketIO):
         self.deadline: float | None = None
         self.seconds = 0.0  # the deadline's length, for the message
 
-    def readinto(self, b: WriteableBuffer) -> int | None:
+    def readinto(self, b: Any) -> int | None:
         if self.deadline is None:
             return super().readinto(b)
         left = self.deadline - time.monotonic()
@@ -236,7 +237,7 @@ class DeadlineReader(io.BufferedReader):
         with self._timed():
             return super().read1(size)
 
-    def readinto(self, buffer: WriteableBuffer, /) -> int:
+    def readinto(self, buffer: Any, /) -> int:
         with self._timed():
             return super().readinto(buffer)
 
@@ -258,7 +259,7 @@ class SocketWriter(io.BufferedIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b: ReadableBuffer, /) -> int:
+    def write(self, b: Any, /) -> int:
         self._sock.sendall(b)
         with memoryview(b) as view:
             return view.nbytes

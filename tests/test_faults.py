@@ -353,8 +353,12 @@ class Trickler:
         self.sock.close()
 
 
-@pytest.mark.parametrize("model, transport", STREAM_SERVERS,
-                         ids=class_ids(STREAM_SERVERS))
+#: Every blocking model, the pool included: a trickler holds one of its workers.
+TRICKLE_SERVERS = STREAM_SERVERS + [("pool", t) for t in support.STREAM_TRANSPORTS]
+
+
+@pytest.mark.parametrize("model, transport", TRICKLE_SERVERS,
+                         ids=class_ids(TRICKLE_SERVERS))
 def test_trickling_client_is_cut_off_at_the_request_deadline(model: str, transport: str,
                                                             capfd: Any) -> None:
     with support.HookLog() as log:

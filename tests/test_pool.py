@@ -521,4 +521,4 @@ def test_thread_pool_refuses_an_invalid_size_when_constructed(
         name: str, value: object, error: type[Exception]) -> None:
     cls = type("Pool", (pool.ThreadPoolTCPServer,), {name: value})
     with pytest.raises(error, match=name):
-        cls((demo.LOOPBACK, 0), demo.StreamEchoHandler)
+        cls((demo.LOOPBACK, 0), Exits)
