@@ -14,7 +14,7 @@ client count (4 and 64 by default) and each round, the minimal client and
 the generator (netserv.measure.load, closed loop, one worker process, 64-byte
 lines, no warm-up) each drive it for SECONDS, one after the other, their
 order alternating between rounds. Each reports the CPU seconds (user +
-system, os.times) of its measuring loop and the replies it received; the
+system, time.process_time) of its measuring loop and the replies it received; the
 figure is CPU microseconds per reply, the median over the rounds, and the
 ratio generator / minimal. The targets: at most 1.2 at 64 clients, 2.0 at 4.
 

@@ -15,6 +15,7 @@ import pytest
 from netserv.handlers import StreamRequestHandler
 from netserv.lab import demo
 from netserv.measure import load
+from netserv.measure.spec import WorkerSpec
 
 #: How long the stall server stops answering, once (the issue's figure).
 STALL_SECONDS = 1.0
@@ -206,3 +207,26 @@ def test_closed_loop_accounting() -> None:
                                  + result["dropped"])
     assert 0 < result["goodput"] <= result["offered_rate"]
     assert result["latency_uncorrected_ms"] is None and result["generator_lag_ms"] is None
+
+
+def test_worker_specs_share_the_clients_and_travel_as_json() -> None:
+    spec = load.LoadSpec(("localhost", 8080), clients=7, processes=3, max_requests=10)
+    spec.validate()
+    assert spec.address == ("127.0.0.1", 8080)  # a name that could resolve to ::1 is pinned
+    shares = spec.worker_specs()
+    assert [(w.first_client, w.clients) for w in shares] == [(0, 3), (3, 2), (5, 2)]
+    assert all(w.max_requests == 4 for w in shares)
+    back = WorkerSpec.from_json(shares[1].to_json())
+    assert back == shares[1] and isinstance(back.run, load.LoadSpec)
+    assert back.run.address == ("127.0.0.1", 8080)
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("rate", float("inf"), "rate"), ("rate", 1e12, "rate"), ("rate", 0.0, "rate"),
+    ("payload", 10**12, "payload"), ("clients", 0, "clients"), ("processes", 0, "processes"),
+    ("duration", float("nan"), "duration"), ("protocol", "smtp", "protocol"),
+])
+def test_refuses_values_out_of_bounds(field: str, value: Any, words: str) -> None:
+    spec = load.LoadSpec(("127.0.0.1", 1), **{field: value})
+    with pytest.raises(ValueError, match=words):
+        spec.validate()

@@ -92,10 +92,20 @@ STREAM_TRANSPORTS = ("tcp", "unix")
 DATAGRAM_TRANSPORTS = ("udp", "unix-dgram")
 IMPLS = ("netserv", "stdlib")
 
-# The pre-fork model is listed only where its module exists (it is imported
-# when a server of that model is built, not here).
-if importlib.util.find_spec("netserv.prefork") is not None:
+
+
+def _register_optional_models() -> None:
+    """List the pre-fork model only where its module imports (it needs fork())."""
+    if importlib.util.find_spec("netserv.prefork") is None:
+        return
+    try:
+        importlib.import_module("netserv.prefork")
+    except ImportError:
+        return
     MODELS["prefork"] = "PreFork"
+
+
+_register_optional_models()
 
 #: Seconds a demo client waits for a reply before giving up: long enough for
 #: a loaded 2-core machine, short enough that a hung server fails a test.

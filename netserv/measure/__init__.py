@@ -5,7 +5,8 @@
     protocol.py    what a request is (an echoed line, an HTTP/1.1 GET) and when a reply is whole
     load.py        the load generator: one run, its worker processes, the results
     loadworker.py  the loop inside each worker process: schedule, accounting, poller
-    loadclient.py  the simulated clients and their connections
+    loadclient.py  the simulated stream clients and their connections
+    loaddatagram.py  the simulated datagram clients
     plot.py        figures from saved results (latency vs load, CDFs)
     serve.py       a demo echo server in a process of its own (``python -m netserv serve``)
     bench.py       ``python -m netserv bench``: a server, the load generator, the figures

@@ -50,7 +50,7 @@ from typing import Any, NoReturn, Self
 
 from ..lab import demo
 from . import load
-from .spec import LoadSpec
+from .spec import MAX_PAYLOAD, LoadSpec
 
 __all__ = ["ServerProcess", "format_table", "main", "run_bench"]
 
@@ -292,7 +292,8 @@ def _parser() -> argparse.ArgumentParser:
                              f"{load.MAX_RATE:.0f} (default: closed loop)")
     parser.add_argument("--per-connection", action="store_true",
                         help="a new connection per request (streams only)")
-    parser.add_argument("--payload", type=int, default=64, help="bytes per request (default 64)")
+    parser.add_argument("--payload", type=int, default=64,
+                        help=f"bytes per request (default 64, at most {MAX_PAYLOAD})")
     parser.add_argument("--protocol", choices=load.PROTOCOLS, default="line",
                         help="line: echoed lines (default); http: HTTP/1.1 keep-alive GETs "
                              "(with --connect)")

@@ -2,14 +2,15 @@
 
 Theory of operation
 -------------------
-``run(LoadSpec(...))`` (netserv.measure.spec) drives a line-echo server (any server that answers
-each request with exactly as many bytes) with N concurrent *clients* and
-returns plain data: throughput, errors, latency percentiles and the full
-latency histogram (netserv.measure.stats).
+``run(LoadSpec(...))`` (the spec: netserv.measure.spec) drives a line-echo
+server (any server that answers each request with exactly as many bytes),
+or an HTTP/1.1 server, with N concurrent *clients* and returns plain data:
+goodput, errors, latency percentiles and the full latency histogram
+(netserv.measure.stats).
 
 Processes and clients. The clients are spread over a few *worker
 processes* (netserv.measure.loadworker, one per core by default), each running
-its share of clients on one selector loop, with non-blocking sockets.
+its share of clients on one epoll (or poll) loop, with non-blocking sockets.
 Separate processes, so that the generator does not share a GIL with the
 server or with itself; one loop per process, so that 64 clients do
 not need 64 threads. Each worker reports the CPU time its loop used, so
@@ -32,7 +33,8 @@ Two ways to offer load:
   would hide the queue: the *coordinated-omission* trap.
 
 Either way a client uses one persistent connection, or (``per_connection``)
-a new connection per request, which it half-closes after sending.
+a new connection per request, which it half-closes after sending (HTTP:
+``Connection: close``).
 Datagram transports (udp, unix-dgram) send one datagram per request and
 match replies by the sequence number each request carries in its first
 bytes; a lost datagram is counted after ``reply_timeout``.
@@ -73,8 +75,8 @@ The result's fields (a dict; ``bench`` adds model, impl and server CPU):
   ``answered_in_window`` (its reply arrived before the window closed),
   ``backlog`` (answered, but only during the drain: the queue the server
   still held when the window closed) and ``dropped`` (never answered: an
-  error, a timeout, or still unanswered when the drain ended; in open loop
-  a request the generator could not send counts here too). So
+  error, a timeout, a connection refused before it could be sent, or still
+  unanswered when the drain ended). So
   ``offered = answered_in_window + backlog + dropped``;
 * rates, per second of the window: ``offered_rate`` (measured requests
   sent / duration; in closed loop it adapts to the server), ``goodput``
@@ -88,9 +90,9 @@ The result's fields (a dict; ``bench`` adds model, impl and server CPU):
   measured, timed from the later of the actual send and the previous reply
   on the same connection (for datagrams: the send). That is the
   coordinated-omission mistake, kept for comparison: it leaves out the
-  time a request waited behind the one before (a lower bound: replies that
-  arrive together count the later ones as ~0). ``completed`` counts the answered measured
-  requests (answered_in_window + backlog);
+  time a request waited behind the one before (a lower bound: of replies
+  that arrive together, the later ones count ~0). ``completed`` counts the
+  answered measured requests (answered_in_window + backlog);
 * errors: ``errors`` (all kinds, warm-up included), ``error_kinds``,
   ``clients_without_reply``, ``capped`` (max_requests was reached),
   ``requests_sent_total``, ``replies_total``, ``note`` (why HTTP responses

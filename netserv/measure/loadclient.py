@@ -13,8 +13,7 @@ loop. Each client here is a small state machine driven by that loop:
   cuts replies out of the received bytes with the run's protocol
   (netserv.measure.protocol). A closed-loop client fires its next request
   from the reply that completes the previous one.
-* :class:`DatagramClient` (udp, unix-dgram) sends one datagram per request
-  and matches replies by the sequence number they start with.
+* datagram clients (udp, unix-dgram) are netserv.measure.loaddatagram's.
 
 The hot path (a reply arrives, the next request leaves) is kept short, as the
 generator competes for the CPU with the server it measures: one recv(), one
@@ -38,12 +37,12 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from .protocol import UNUSABLE, untag
+from .protocol import UNUSABLE
 
 if TYPE_CHECKING:
     from .loadworker import Worker
 
-__all__ = ["IN", "OUT", "Client", "DatagramClient", "StreamConnection"]
+__all__ = ["IN", "OUT", "RECV_SIZE", "RETRY_DELAY", "Client", "StreamConnection"]
 
 #: Bytes read per recv() call.
 RECV_SIZE = 65536
@@ -189,8 +188,19 @@ class StreamConnection:
             self.last_reply = now
             if protocol.closes:
                 self.retired = True  # the next request opens another connection
-                self.client.retire(self)
-            self.client.on_reply(self)
+                if self.client.persistent is self:
+                    self.client.persistent = None
+            client = self.client
+            if client.closed_loop and client.persistent is self:
+                # The hot path, Client.fire without its other cases: the
+                # next request of a closed loop leaves on this connection.
+                client.got_reply = True
+                sent = _monotonic()
+                if worker.admit(sent, sent):
+                    worker.seq += 1
+                    self.send(sent, protocol.request(worker.seq), sent)
+            else:
+                client.on_reply(self)
             if self.closed:
                 return
         self.inbuf = data[start:] if start < size else b""
@@ -289,11 +299,6 @@ class Client:
         if self.closed_loop:
             self.fire(None)
 
-    def retire(self, conn: StreamConnection) -> None:
-        """Send no more on ``conn`` (the server said it will close it)."""
-        if conn is self.persistent:
-            self.persistent = None
-
     def on_closed(self, conn: StreamConnection, failed: bool) -> None:
         self.connections.discard(conn)
         persistent = conn is self.persistent
@@ -318,85 +323,3 @@ class Client:
                 self.worker.count("unanswered", len(conn.pending))
             conn.close()
         self.connections.clear()
-
-
-class DatagramClient(Client):
-    """A client over UDP or a Unix datagram socket: replies matched by number."""
-
-    def __init__(self, worker: Worker, index: int) -> None:
-        super().__init__(worker, index)
-        self.sock = socket.socket(worker.family, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-        if worker.tmpdir:
-            self.sock.bind(os.path.join(worker.tmpdir, f"c{index}.sock"))
-        self.sock.connect(worker.address)
-        self.waiting: dict[int, tuple[float, float, bytes]] = {}  # tag -> (intended, sent, request)
-        worker.poller.register(self.sock.fileno(), IN, self)
-
-    def connect(self) -> None:
-        """A datagram socket has nothing to set up."""
-
-    def ready(self) -> bool:
-        return True
-
-    def fire(self, intended: float | None) -> None:
-        now = _monotonic()
-        worker = self.worker
-        if intended is None:
-            intended = now
-        if not worker.admit(intended, now):
-            return
-        self.sent_any = True
-        worker.seq += 1
-        request = worker.protocol.request(worker.seq)
-        key = untag(request)
-        self.waiting[key] = (intended, now, request)
-        try:
-            self.sock.send(request)
-        except OSError:
-            # The kernel would not queue it (the server's queue is full: a
-            # Unix datagram socket holds only a few) or nobody listens
-            # (ECONNREFUSED): the request is lost now, not after a timeout.
-            del self.waiting[key]
-            worker.count("send_failed")
-            if self.closed_loop:
-                worker.later(RETRY_DELAY, self.retry)
-
-    def on_event(self, events: int) -> None:
-        worker = self.worker
-        while True:
-            try:
-                data = self.sock.recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # ECONNREFUSED: an earlier datagram found no server
-            now = _monotonic()
-            entry = self.waiting.pop(untag(data), None)
-            if entry is None or data != entry[2]:
-                worker.count("mismatch")
-                continue
-            worker.record(entry[0], entry[1], now)
-            self.got_reply = True
-            if self.closed_loop:
-                self.fire(None)
-
-    def pending(self) -> int:
-        return len(self.waiting)
-
-    def check_timeouts(self, now: float) -> None:
-        late = [key for key, entry in self.waiting.items()
-                if now - entry[1] > self.worker.reply_timeout]
-        for key in late:
-            del self.waiting[key]
-        if late:
-            self.worker.count("timeout", len(late))
-            if self.closed_loop and not self.waiting:
-                self.fire(None)
-
-    def finish(self) -> None:
-        if self.waiting:
-            self.worker.count("unanswered", len(self.waiting))
-        self.waiting.clear()
-        self.worker.poller.unregister(self.sock.fileno())
-        self.sock.close()

@@ -39,7 +39,6 @@ from __future__ import annotations
 import gc
 import heapq
 import json
-import os
 import select
 import shutil
 import sys
@@ -49,7 +48,8 @@ from array import array
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .loadclient import Client, DatagramClient
+from .loadclient import Client
+from .loaddatagram import DatagramClient
 from .protocol import make_protocol
 from .spec import DATAGRAM_TRANSPORTS, WorkerSpec, address_family
 from .stats import Histogram
@@ -319,15 +319,11 @@ def worker_main() -> None:
         # clients) lives until the end: keep the collector from walking it
         # again on every full collection during the run.
         gc.freeze()
-        cpu0, wall0 = _cpu(), time.monotonic()
+        cpu0, wall0 = time.process_time(), time.monotonic()
         worker.run_loop(report)
-        cpu, wall = _cpu() - cpu0, time.monotonic() - wall0
+        cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
     finally:
         worker.finish()
     send({"result": worker.result(cpu, wall)})
 
-
-def _cpu() -> float:
-    times = os.times()
-    return times.user + times.system
 
