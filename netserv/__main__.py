@@ -16,7 +16,7 @@ import importlib
 import sys
 
 COMMANDS = {
-    "trace": ("netserv.lab.trace", "run one request through a demo server and print its hooks"),
+    "trace": ("netserv.lab.trace_cli", "run one request through a demo server and print its hooks"),
     "bench": ("netserv.measure.bench", "drive a server with the load generator"),
     "plot": ("netserv.measure.plot", "draw figures from saved benchmark results"),
     "serve": ("netserv.measure.serve", "run a demo echo server on loopback until Ctrl-C"),

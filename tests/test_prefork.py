@@ -10,6 +10,7 @@ to wait on in another process.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -170,10 +171,9 @@ def test_a_crash_loop_is_slowed_down_by_the_back_off() -> None:
         for _ in range(4):
             with support.client(server) as sock:
                 sock.sendall(b"die\n")
-                try:
-                    assert sock.recv(1) == b""  # closed by the worker's death
-                except ConnectionResetError:
-                    pass  # ... with our line unread: reset, not FIN
+                # Closed by the worker's death; with our line unread: a reset, not a FIN.
+                with contextlib.suppress(ConnectionResetError):
+                    assert sock.recv(1) == b""
         elapsed = time.monotonic() - started
     # Three restarts in a row, each after a worker that lived < 1 s.
     assert server.restarts >= 3
@@ -248,6 +248,50 @@ def test_server_close_reaps_every_worker() -> None:
     finally:
         server.server_close()
         thread.join()
+
+
+class OutOfDescriptors:
+    """Server mix-in: accept() fails with EMFILE until ``until``; every failure and
+    every report writes a byte to a pipe, so the test can count them from the worker."""
+
+    until = 0.0
+    failures_fd = reports_fd = -1
+
+    def get_request(self) -> Any:
+        if time.monotonic() < self.until:
+            os.write(self.failures_fd, b"f")
+            raise OSError(errno.EMFILE, "Too many open files")
+        return super().get_request()  # type: ignore[misc]
+
+    def handle_accept_exhausted(self, error: OSError) -> None:
+        os.write(self.reports_fd, b"r")
+
+
+def test_a_worker_out_of_descriptors_pauses_accepting_instead_of_spinning() -> None:
+    """The connection stays in the backlog while accept() fails: a worker that kept
+    watching the socket would fail thousands of times a second."""
+    from netserv.prefork import PreForkTCPServer
+    failures_r, failures_w = os.pipe()
+    reports_r, reports_w = os.pipe()
+    exhausted_for = 0.5
+    cls = type("Exhausted", (OutOfDescriptors, PreForkTCPServer),
+               {"workers": 1, "accept_backoff": 0.1, "failures_fd": failures_w,
+                "reports_fd": reports_w})
+    server = demo.bind(cls, "tcp", PidEcho)
+    try:
+        server.until = time.monotonic() + exhausted_for  # before the fork: workers copy it
+        with serving(server), support.client(server) as sock:
+            sock.sendall(b"late\n")
+            with sock.makefile("rb") as reply:
+                assert reply.readline().endswith(b" late\n")
+    finally:
+        for fd in (failures_w, reports_w):
+            os.close(fd)
+        with os.fdopen(failures_r, "rb") as failures, os.fdopen(reports_r, "rb") as reports:
+            failed, reported = len(failures.read()), len(reports.read())
+    # About one failure per accept_backoff; a spinning worker makes thousands.
+    assert 1 <= failed <= 4 * exhausted_for / 0.1, failed
+    assert reported == 1  # once per episode
 
 
 def test_handle_request_serves_one_request_here_without_workers() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from netserv.lab import demo, trace
+from netserv.lab import demo, trace, trace_cli, trace_pipe
 
 HAS_FORK = hasattr(os, "fork")
 HAS_UNIX = hasattr(socket, "AF_UNIX")
@@ -93,9 +93,8 @@ MODEL_PARAMS = [
 @contextlib.contextmanager
 def serving(server: Any) -> Iterator[Any]:
     """Trace ``server`` while it serves in a thread; stop and close it at the end."""
-    with trace.traced(server) as tracer:
-        with demo.running(server, poll_interval=0.05):
-            yield tracer
+    with trace.traced(server) as tracer, demo.running(server, poll_interval=0.05):
+        yield tracer
 
 
 def served_once(model: str, transport: str = "tcp", impl: str = "netserv",
@@ -127,6 +126,10 @@ def test_events_nest_and_carry_the_request(model: str) -> None:
     assert isinstance(get.client_address, tuple) and get.client_address[0] == demo.LOOPBACK
     assert {event.client_address for event in request} == {get.client_address}
     assert all(event.end >= event.start for event in tracer.events)
+    # CPU time of the calling thread: never negative, never (beyond the clock's
+    # resolution) more than the call's wall-clock time, and not always zero.
+    assert all(0 <= event.cpu <= event.duration + 1e-3 for event in tracer.events)
+    assert any(event.cpu > 0 for event in tracer.events)
 
 
 @needs_fork
@@ -279,7 +282,7 @@ def test_traced_handler_class_keeps_slots() -> None:
         __slots__ = ()
 
     class Slotted(socketserver.BaseRequestHandler):  # no __dict__ at all
-        __slots__ = ("request", "client_address", "server")
+        __slots__ = ("client_address", "request", "server")
 
     for handler in (SlottedHandler, Slotted):
         server = demo.make_server("sync", "udp", handler=handler)
@@ -311,9 +314,9 @@ def test_hooks_the_server_lacks_are_skipped() -> None:
 def test_a_tracer_attaches_once() -> None:
     server = demo.make_server("sync")
     try:
-        with trace.traced(server) as tracer:
-            with pytest.raises(RuntimeError, match="already attached"):
-                tracer.attach(server)
+        with trace.traced(server) as tracer, pytest.raises(RuntimeError,
+                                                           match="already attached"):
+            tracer.attach(server)
     finally:
         demo.cleanup(server)
 
@@ -411,7 +414,7 @@ def test_shutdown_latency_is_recorded() -> None:
 
 @pytest.mark.parametrize("model", MODEL_PARAMS)
 def test_trace_command_prints_the_summary(model: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert trace.main([model]) == 0
+    assert trace_cli.main([model]) == 0
     assert capsys.readouterr().out == EXPECTED[model] + "\n"
 
 
@@ -447,10 +450,12 @@ def matplotlib_fonts() -> None:
 
 
 @pytest.mark.usefixtures("matplotlib_fonts")
-@pytest.mark.parametrize("model, lanes", [
-    ("sync", 2), ("threading", 3),
-    pytest.param("forking", 3, marks=[needs_fork, fork_warning_ok])])
-def test_timeline_has_one_lane_per_thread_or_process(model: str, lanes: int) -> None:
+@pytest.mark.parametrize("model, rows", [
+    ("sync", ["loop", "request 1 · loop", "main"]),
+    ("threading", ["loop", "request 1 · loop", "request 1 · thread", "main"]),
+    pytest.param("forking", ["loop", "request 1 · loop", "request 1 · child", "main"],
+                 marks=[needs_fork, fork_warning_ok])])
+def test_timeline_has_one_row_per_request_and_lane(model: str, rows: list[str]) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -459,9 +464,7 @@ def test_timeline_has_one_lane_per_thread_or_process(model: str, lanes: int) -> 
     fig = tracer.timeline()
     try:
         (ax,) = fig.axes
-        labels = [tick.get_text() for tick in ax.get_yticklabels()]
-        assert len(labels) == lanes == len({e.lane_key for e in tracer.events})
-        assert labels[0].startswith("loop")
+        assert [tick.get_text() for tick in ax.get_yticklabels()] == rows
         assert len(ax.collections) == len(tracer.events)  # one bar per call
     finally:
         plt.close(fig)
@@ -472,11 +475,11 @@ def test_timeline_has_one_lane_per_thread_or_process(model: str, lanes: int) -> 
 def test_child_event_lines_are_atomic_and_round_trip() -> None:
     event = trace.Event("handler.handle", 1.0, 2.0, 123, "MainThread", 7, True, 1,
                         ("127.0.0.1", 5000), 2, None)
-    line = trace._encode(event)
-    assert line.endswith(b"\n") and len(line) < trace._PIPE_BUF
-    assert trace._decode(line) == event
+    line = trace_pipe.encode(event)
+    assert line.endswith(b"\n") and len(line) < trace_pipe.PIPE_BUF
+    assert trace_pipe.decode(line) == event
     long_name = dataclasses.replace(event, client_address="/tmp/" + "x" * 10000)
-    assert len(trace._encode(long_name)) < trace._PIPE_BUF
+    assert len(trace_pipe.encode(long_name)) < trace_pipe.PIPE_BUF
 
 
 def echo_all_at_once(server: object, clients: int) -> tuple[trace.Tracer, list[bytes]]:

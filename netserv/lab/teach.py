@@ -20,22 +20,30 @@ Each class keeps its real ``__bases__``. ``class_tree`` prints each family as
 a tree, hanging every class under its *first base of the same family* (a
 combined server such as ThreadingTCPServer hangs under TCPServer) and writing
 the full list of bases wherever it has more than that one parent.
-``class_map`` draws the same graph with matplotlib, one column per depth.
-
-Not part of the server code: nothing in netserv's core imports this module,
-and matplotlib is imported only inside ``class_map``.
+``class_map`` draws the same graph with matplotlib in three parts: the five
+classes of the standard module's own diagram (BaseServer and the four
+transports, placed by their address family and socket type), then the
+combined servers as a grid of mix-in rows and transport columns (a cell is
+``Name(MixIn, Transport)``: no edge crosses another), then the handlers.
+Nothing in netserv's core imports this module; matplotlib is imported only
+inside ``class_map``.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import socket
 import types
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
-__all__ = ["source", "show_source", "ClassGraph", "class_graph", "class_tree", "class_map"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["ClassGraph", "class_graph", "class_map", "class_tree", "show_source", "source"]
 
 #: Submodules of netserv that are not imported by ``import netserv`` but hold
 #: server classes the map must show; each is skipped if it cannot be imported.
@@ -49,12 +57,12 @@ FAMILIES = ("servers", "mix-ins", "handlers")
 _BRANCH, _LAST, _PIPE, _SPACE = "├── ", "└── ", "│   ", "    "
 
 
-def source(obj: Any) -> str:
+def source(obj: type | types.ModuleType | Callable[..., object]) -> str:
     """The source text of a netserv class, function or method, as it is on disk."""
     return inspect.getsource(obj)
 
 
-def show_source(obj: Any) -> Any:
+def show_source(obj: type | types.ModuleType | Callable[..., object]) -> object:
     """Display the source of ``obj`` with syntax highlighting in a notebook.
 
     Returns an IPython display object (so that it shows as a cell's result),
@@ -65,7 +73,8 @@ def show_source(obj: Any) -> Any:
         from IPython.display import Code
     except ImportError:  # pragma: no cover - outside Jupyter
         return text
-    return Code(text, language="python")
+    display: Callable[..., object] = Code  # IPython has no type hints
+    return display(text, language="python")
 
 
 # -- the graph -------------------------------------------------------------
@@ -98,11 +107,6 @@ class ClassGraph:
     def children(self, cls: type | None, family: str) -> list[type]:
         """Classes of ``family`` whose tree parent is ``cls`` (None: the roots)."""
         return [c for c in self.families[family] if self.parent(c) is cls]
-
-    def depth(self, cls: type) -> int:
-        """0 for a root of its family, else one more than its tree parent."""
-        parent = self.parent(cls)
-        return 0 if parent is None else 1 + self.depth(parent)
 
     def label(self, cls: type) -> str:
         return self.labels[cls]
@@ -215,113 +219,179 @@ def class_tree(module: types.ModuleType | None = None) -> str:
 
 
 # -- the figure ------------------------------------------------------------
+#
+# The map is drawn in one axes whose data units are inches of the figure, so
+# that sizes below read as what they are on screen at the default 100 dpi.
 
-#: Layout in data units: one column per depth, one row per class slot.
-_COLUMN_WIDTH, _ROW_HEIGHT, _BOX_HEIGHT = 3.4, 1.0, 0.7
-#: Gap, in rows, between the server tree and the handler tree.
-_FAMILY_GAP = 1.0
-#: Figure inches per data unit: small enough to fit a notebook page,
-#: large enough for the longest class name in 7.5-point type.
-_INCHES_PER_COLUMN, _INCHES_PER_ROW = 2.3, 0.34
-_FONT_SIZE = 7.5
+#: Figure width in inches: a notebook's width in JupyterLab at 100 dpi, so
+#: that the image is shown at its own size and its text stays at 10 points.
+MAP_WIDTH = 8.0
+#: Text sizes in points: never under 10; section titles a little larger.
+_FONT, _HEADING_FONT = 10.0, 11.0
+#: Seed diagram: box width and the x of each address-family column, the
+#: height of a row (inches).
+_SEED_BOX, _SEED_COLUMNS, _SEED_ROW = 2.3, (2.0, 5.2), 0.75
+#: Combination grid: the mix-in column (centre, width), the first transport
+#: column's centre, the distance between columns and the width of a cell.
+_MIXIN_X, _MIXIN_BOX, _GRID_X0, _GRID_PITCH, _CELL = 0.85, 1.5, 2.45, 1.55, 1.5
+_GRID_ROW = 0.7
+#: Handler trees: indent per level, row height, the x where each tree starts.
+_INDENT, _HANDLER_ROW, _TREE_X = 0.4, 0.45, (0.2, 4.2)
+#: Inches per character of the 10-point font (an average, for box widths).
+_CHAR_INCHES = 0.085
+#: Height of a box of one line, and what each further line adds (inches).
+_BOX_HEIGHT, _LINE_HEIGHT = 0.36, 0.2
 _COLOURS = {"servers": "#dbe9f6", "mix-ins": "#fde2c4", "handlers": "#d9f0d3"}
 
 
-def _rows(graph: ClassGraph, family: str, first_row: float) -> tuple[dict[type, float], float]:
-    """Row of each class of a family: leaves on consecutive rows in tree
-    order, each parent centred on its children. Returns (rows, next free row)."""
-    rows: dict[type, float] = {}
-    next_row = first_row
-
-    def place(cls: type) -> float:
-        nonlocal next_row
-        kids = graph.children(cls, family)
-        if kids:
-            kid_rows = [place(kid) for kid in kids]
-            rows[cls] = (kid_rows[0] + kid_rows[-1]) / 2
-        else:
-            rows[cls] = next_row
-            next_row += _ROW_HEIGHT
-        return rows[cls]
-
-    for root in graph.children(None, family):
-        place(root)
-    return rows, next_row
+def _seed_position(cls: type) -> tuple[int, int]:
+    """(column, row) of a server that is not a combination, from its class
+    attributes: address family -> column, socket type -> row; BaseServer
+    (neither) on row 0."""
+    family = getattr(cls, "address_family", None)
+    kind = getattr(cls, "socket_type", None)
+    if family is None or kind is None:
+        return 0, 0
+    column = 0 if family == socket.AF_INET else 1
+    row = 1 if kind == socket.SOCK_STREAM else 2
+    return column, row
 
 
-def class_map(module: types.ModuleType | None = None, ax: Any = None) -> Any:
-    """Draw the class hierarchy with matplotlib and return the Figure.
-
-    One box per class, in a column for its depth in its family's tree;
-    mix-ins stand in their own column at the right. Every arrow goes from a
-    class to one of its ``__bases__`` (solid: the tree parent; dashed: any
-    other base, such as the mix-in of a combined server). Draws into ``ax``
-    if given, else into a new figure sized to the graph. Does not call
-    ``plt.show()``.
-    """
-    import matplotlib.pyplot as plt
+def _box(ax: Axes, x: float, y: float, width: float, text: str, family: str,
+         bold: bool = False) -> None:
     from matplotlib.patches import FancyBboxPatch
 
+    mixin = family == "mix-ins"
+    height = _BOX_HEIGHT + _LINE_HEIGHT * text.count("\n")
+    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
+                                boxstyle="round,pad=0.02,rounding_size=0.08",
+                                facecolor=_COLOURS[family], zorder=2,
+                                edgecolor="#d08020" if mixin else "#555555",
+                                linestyle="--" if mixin else "-"))
+    ax.text(x, y, text, ha="center", va="center", fontsize=_FONT, zorder=3,
+            style="italic" if mixin else "normal", weight="bold" if bold else "normal")
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float]) -> None:
+    ax.annotate("", xy=end, xytext=start, zorder=1,
+                arrowprops={"arrowstyle": "-|>", "color": "#444444", "lw": 1.0,
+                            "shrinkA": 0, "shrinkB": 0})
+
+
+def class_map(module: types.ModuleType | None = None) -> Figure:
+    """Draw the package's classes in three parts; return the Figure.
+
+    1. The seed: the servers that are not combinations (BaseServer and the
+       four transports), placed by their own class attributes (address family
+       -> column, socket type -> row), each with an arrow to its base class.
+    2. The combinations: a grid of mix-in rows x transport columns; each
+       cell is the class ``Name(MixIn, Transport)``, so no edge is needed.
+       A combination that fits no cell is listed below the grid.
+    3. The handlers: one indented tree per root class.
+
+    MAP_WIDTH inches wide, text of at least 10 points. Does not call
+    ``plt.show()``. Raises ValueError if the module has no BaseServer.
+    """
+    import matplotlib.pyplot as plt
+
     graph = class_graph(module)
-    positions: dict[type, tuple[float, float]] = {}
-    server_rows, next_row = _rows(graph, "servers", 0.0)
-    handler_rows, end_row = _rows(graph, "handlers", next_row + _FAMILY_GAP)
-    for rows in (server_rows, handler_rows):
-        for cls, row in rows.items():
-            positions[cls] = (graph.depth(cls) * _COLUMN_WIDTH, row)
-    columns = 1 + max((graph.depth(c) for c in positions), default=0)
-    # Mix-ins: their own column, spread over the height of the server tree, in
-    # the order of the mean row of the classes that use them (fewer crossings).
-    def mean_row_of_users(mixin: type) -> float:
-        rows = [positions[c][1] for c in positions if mixin in c.__bases__]
-        return sum(rows) / len(rows) if rows else 0.0
+    servers = graph.families["servers"]
+    combos = [c for c in servers if set(c.__bases__) & set(graph.families["mix-ins"])]
+    seeds = [c for c in servers if c not in combos]
+    transports = sorted({base for c in combos for base in c.__bases__ if base in seeds},
+                        key=_seed_position)
+    transports = transports[:4]  # four columns fit the width
+    mixins = sorted(graph.families["mix-ins"],
+                    key=lambda m: (-sum(m in c.__bases__ for c in combos), graph.label(m)))
+    handler_roots = graph.children(None, "handlers")
+    handler_rows = max((_count(graph, root) for root in handler_roots), default=0)
 
-    mixins = sorted(graph.families["mix-ins"], key=mean_row_of_users)
-    for index, cls in enumerate(mixins):
-        row = (index + 0.5) * max(next_row, _ROW_HEIGHT) / max(len(mixins), 1) - 0.5
-        positions[cls] = (columns * _COLUMN_WIDTH, row)
-    if mixins:
-        columns += 1
-    total_rows = max(end_row, next_row, _ROW_HEIGHT)
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(columns * _INCHES_PER_COLUMN,
-                                        total_rows * _INCHES_PER_ROW + 0.8))
-        # The axes are hidden: give the whole figure to the drawing.
-        fig.subplots_adjust(left=0.005, right=0.995, bottom=0.005, top=0.93)
-    else:
-        fig = ax.figure
-    half_width = _COLUMN_WIDTH * 0.45
-
-    for cls in graph.classes:
-        for base in cls.__bases__:
-            if base not in positions:
-                continue  # object, or a class from outside the package
-            (x0, y0), (x1, y1) = positions[cls], positions[base]
-            primary = base is graph.parent(cls)
-            # Leave the subclass from its left edge and reach the base's
-            # right edge; or, for a base to the right (a mix-in), the reverse.
-            start = x0 - half_width if x1 < x0 else x0 + half_width
-            end = x1 + half_width if x1 < x0 else x1 - half_width
-            ax.annotate("", xy=(end, y1), xytext=(start, y0), zorder=1,
-                        arrowprops=dict(arrowstyle="-|>", lw=0.9 if primary else 0.7,
-                                        linestyle="-" if primary else "--",
-                                        color="#444444" if primary else "#d08020",
-                                        shrinkA=0, shrinkB=0))
-    for cls, (x, y) in positions.items():
-        family = graph.family_of(cls)
-        ax.add_patch(FancyBboxPatch((x - half_width, y - _BOX_HEIGHT / 2), 2 * half_width,
-                                    _BOX_HEIGHT, boxstyle="round,pad=0.02,rounding_size=0.15",
-                                    facecolor=_COLOURS[family], zorder=2,
-                                    edgecolor="#d08020" if family == "mix-ins" else "#555555",
-                                    linestyle="--" if family == "mix-ins" else "-"))
-        ax.text(x, y, graph.label(cls), ha="center", va="center", fontsize=_FONT_SIZE, zorder=3,
-                style="italic" if family == "mix-ins" else "normal")
-
-    ax.set_xlim(-_COLUMN_WIDTH / 2, (columns - 0.5) * _COLUMN_WIDTH)
-    ax.set_ylim(total_rows, -_ROW_HEIGHT)  # first row at the top
+    seed_rows = 1 + max((_seed_position(c)[1] for c in seeds), default=0)
+    seed_height = 0.5 + seed_rows * _SEED_ROW
+    grid_height = 0.5 + (1 + len(mixins)) * _GRID_ROW
+    handler_height = 0.6 + handler_rows * _HANDLER_ROW if handler_roots else 0.0
+    height = seed_height + grid_height + handler_height + 0.2
+    fig, ax = plt.subplots(figsize=(MAP_WIDTH, height))
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=1)
+    ax.set_xlim(0, MAP_WIDTH)
+    ax.set_ylim(height, 0)
     ax.axis("off")
-    package = graph.classes[0].__module__.split(".")[0] if graph.classes else "?"
-    ax.set_title(f"{package}: servers (blue), mix-ins (orange, dashed), handlers (green); "
-                 f"arrows point to base classes", fontsize=9)
+    package = servers[0].__module__.split(".")[0] if servers else "?"
+
+    # 1. The seed.
+    ax.text(0.1, 0.25, f"1. {package}'s servers: BaseServer and four transports "
+            "(arrows point to the base class)", fontsize=_HEADING_FONT, weight="bold",
+            va="center")
+    placed: dict[type, tuple[float, float]] = {}
+    for cls in seeds:
+        column, row = _seed_position(cls)
+        placed[cls] = (_SEED_COLUMNS[column], 0.5 + row * _SEED_ROW + _SEED_ROW / 2)
+        _box(ax, *placed[cls], _SEED_BOX, graph.label(cls), "servers")
+    for cls, (x, y) in placed.items():
+        for base in cls.__bases__:
+            if base in placed:
+                bx, by = placed[base]
+                if bx == x:  # the base is above: from the box's top to the base's bottom
+                    _arrow(ax, (x, y - _BOX_HEIGHT / 2), (bx, by + _BOX_HEIGHT / 2))
+                else:  # the base is to the left
+                    _arrow(ax, (x - _SEED_BOX / 2, y), (bx + _SEED_BOX / 2, by))
+
+    # 2. The combinations.
+    top = seed_height
+    ax.text(0.1, top + 0.25, "2. Combined servers: class Name(MixIn, Transport), "
+            "the mix-in first", fontsize=_HEADING_FONT, weight="bold", va="center")
+    header_y = top + 0.7
+    for index, transport in enumerate(transports):
+        label = graph.label(transport)
+        if len(label) * _CHAR_INCHES > _CELL:  # UnixDatagramServer: two lines
+            label = label.removesuffix("Server") + "\nServer"
+        ax.text(_GRID_X0 + index * _GRID_PITCH, header_y, label,
+                ha="center", va="center", fontsize=_FONT, weight="bold")
+    leftover = list(combos)
+    for row, mixin in enumerate(mixins):
+        y = header_y + (row + 1) * _GRID_ROW
+        _box(ax, _MIXIN_X, y, _MIXIN_BOX, graph.label(mixin), "mix-ins")
+        for index, transport in enumerate(transports):
+            cell = next((c for c in combos if c.__bases__ == (mixin, transport)), None)
+            if cell is None:
+                continue
+            leftover.remove(cell)
+            name = graph.label(cell)
+            suffix = graph.label(transport)
+            text = name[:-len(suffix)] + "\n" + suffix if name.endswith(suffix) else name
+            _box(ax, _GRID_X0 + index * _GRID_PITCH, y, _CELL, text, "servers")
+    if leftover:
+        ax.text(0.1, top + grid_height - 0.2, "Also: " + ", ".join(
+            graph.bases_text(c) for c in leftover), fontsize=_FONT, va="center", wrap=True)
+
+    # 3. The handlers.
+    if handler_roots:
+        top = seed_height + grid_height
+        ax.text(0.1, top + 0.2, "3. Request handlers (each under its base class)",
+                fontsize=_HEADING_FONT, weight="bold", va="center")
+        for root, x0 in zip(handler_roots, _TREE_X, strict=False):
+            _handler_tree(ax, graph, root, x0, top + 0.55, 0)
     return fig
+
+
+def _count(graph: ClassGraph, cls: type) -> int:
+    """Rows a handler tree needs: the class and all its descendants."""
+    return 1 + sum(_count(graph, kid) for kid in graph.children(cls, "handlers"))
+
+
+def _handler_tree(ax: Axes, graph: ClassGraph, cls: type, x: float, y: float,
+                  level: int) -> float:
+    """Draw ``cls`` at row ``y`` and its subclasses below, indented; return
+    the next free row."""
+    label = graph.bases_text(cls)
+    width = len(label) * _CHAR_INCHES + 0.3
+    left = x + level * _INDENT
+    _box(ax, left + width / 2, y + _HANDLER_ROW / 2, width, label, "handlers")
+    next_y = y + _HANDLER_ROW
+    for kid in graph.children(cls, "handlers"):
+        kid_y = next_y + _HANDLER_ROW / 2
+        elbow_x = left + _INDENT / 2
+        ax.plot([elbow_x, elbow_x, left + _INDENT], [y + _HANDLER_ROW / 2 + _BOX_HEIGHT / 2,
+                kid_y, kid_y], color="#444444", lw=1.0, zorder=1)
+        next_y = _handler_tree(ax, graph, kid, x, next_y, level + 1)
+    return next_y

@@ -47,12 +47,12 @@ def test_it_is_a_pre_forked_server_with_two_workers(exercise):
 
 
 def test_one_client_counts(exercise, serve, connect):
-    with serve(exercise.make_server()) as server:
-        with connect(workers_ready(server).server_address) as client:
-            assert client.ask(b"GET\n") == b"0\n"
-            assert [client.ask(b"INCR\n") for _ in range(3)] == [b"1\n", b"2\n", b"3\n"]
-            assert client.ask(b"GET\n") == b"3\n"
-            assert client.ask(b"DECR\n") == b"ERR unknown command\n"
+    with serve(exercise.make_server()) as server, \
+            connect(workers_ready(server).server_address) as client:
+        assert client.ask(b"GET\n") == b"0\n"
+        assert [client.ask(b"INCR\n") for _ in range(3)] == [b"1\n", b"2\n", b"3\n"]
+        assert client.ask(b"GET\n") == b"3\n"
+        assert client.ask(b"DECR\n") == b"ERR unknown command\n"
 
 
 def test_both_workers_see_one_counter(exercise, serve, connect):

@@ -28,8 +28,6 @@ children) and multiprocessing.Lock (a lock that works across processes).
 
 from __future__ import annotations
 
-import mmap
-import multiprocessing
 import struct
 import threading
 import time
@@ -98,7 +96,7 @@ class CounterServer(PreForkTCPServer):
     def server_close(self) -> None:
         super().server_close()
         # BEGIN SOLUTION (TODO: release what __init__ created, once the workers are gone)
-        pass
+        # (nothing was created)
         # END SOLUTION
         # BEGIN STARTER
         # pass

@@ -29,7 +29,6 @@ children) and multiprocessing.Lock (a lock that works across processes).
 from __future__ import annotations
 
 import mmap
-import multiprocessing
 import struct
 import threading
 import time
