@@ -20,10 +20,21 @@ import pytest
 
 pytestmark = pytest.mark.timeout(60)
 
-#: Bytes a client sends without reading in the flow-control check: well above
-#: what the kernel's socket buffers hold on loopback once the server stops
-#: reading (a few MiB), far below what would strain the machine.
-FLOOD = 32 * 2**20
+def kernel_buffer_limit() -> int:
+    """The most a TCP receive buffer and a send buffer can grow to here (Linux), in bytes."""
+    sysctl = "/proc/sys/net/ipv4/"
+    try:
+        with open(sysctl + "tcp_rmem") as rmem, open(sysctl + "tcp_wmem") as wmem:
+            return int(rmem.read().split()[2]) + int(wmem.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 16 * 2**20  # other systems: smaller defaults than Linux's largest
+
+
+#: Bytes a client sends without reading in the flow-control check: more than
+#: the kernel's buffers on both sides can absorb once the server stops reading
+#: (the server's receive buffer may grow to tcp_rmem's maximum), bounded so
+#: that a server without flow control holds at most a few hundred MiB.
+FLOOD = min(2 * kernel_buffer_limit() + 8 * 2**20, 256 * 2**20)
 #: Seconds without room to send after which that client concludes the server
 #: stopped reading.
 STALL = 1.0
