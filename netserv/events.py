@@ -316,9 +316,10 @@ def shortest_limit(idle_timeout: float | None, handler_class: type) -> float | N
     The server's idle_timeout, and the handler class's request_deadline if it
     has one; the loop scans the table a few times per this limit.
     """
-    limits = [limit for limit in (idle_timeout, getattr(handler_class, "request_deadline", None))
-              if limit is not None]
-    return min(limits) if limits else None
+    deadline: float | None = getattr(handler_class, "request_deadline", None)
+    if deadline is None or idle_timeout is None:  # asked once per turn: no list, no min()
+        return idle_timeout if deadline is None else deadline
+    return min(idle_timeout, deadline)
 
 
 def overdue(connections: Iterable[Connection], now: float,

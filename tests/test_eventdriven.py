@@ -223,6 +223,16 @@ def test_line_handler_request_deadline_default_is_10_seconds() -> None:
     assert LineHandler.request_deadline == events.DEFAULT_REQUEST_DEADLINE == 10.0
 
 
+@pytest.mark.parametrize("idle_timeout, handler, expected", [
+    (None, eventdriven.EventHandler, None), (300.0, eventdriven.EventHandler, 300.0),
+    (300.0, LineHandler, 10.0), (None, LineHandler, 10.0), (0.2, LineHandler, 0.2)])
+def test_event_driven_scan_runs_for_the_shortest_limit(
+        idle_timeout: float | None, handler: type, expected: float | None) -> None:
+    """The loop's periodic scan is paced by idle_timeout or the handler's
+    request_deadline, whichever is shorter; with neither there is no scan."""
+    assert events.shortest_limit(idle_timeout, handler) == expected
+
+
 def test_event_driven_server_cuts_off_a_trickling_client_at_the_deadline_serving_others(
         ) -> None:
     """One byte every 100 ms never leaves the client idle, so only the deadline

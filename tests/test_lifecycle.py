@@ -10,17 +10,15 @@ fails while setting up and leaves stale state behind.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import resource
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 import support
+from fdlimit import no_free_descriptors
 from netserv import ServerState
 from netserv.lab import demo
 from netserv.lifecycle import TRANSITIONS, Lifecycle, describe_transitions
@@ -160,31 +158,6 @@ def test_base_server_shutdown_after_the_loop_returned_returns_and_stops_the_next
 
 
 # -- a serve_forever() that fails while setting up ------------------------------
-
-@contextlib.contextmanager
-def no_free_descriptors() -> Iterator[None]:
-    """Every new file descriptor fails with EMFILE for the block.
-
-    The soft RLIMIT_NOFILE is lowered to just above the highest descriptor
-    open now and the holes below it are filled; both are undone afterwards.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    highest = max(int(name) for name in os.listdir("/proc/self/fd"))
-    fillers: list[int] = []
-    resource.setrlimit(resource.RLIMIT_NOFILE, (highest + 1, hard))
-    try:
-        while True:
-            try:
-                fillers.append(os.open(os.devnull, os.O_RDONLY))
-            except OSError as error:
-                assert error.errno == errno.EMFILE
-                break
-        yield
-    finally:
-        for fd in fillers:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
 
 @pytest.mark.parametrize("model", LOOP_MODELS)
 def test_base_server_serve_forever_without_a_free_descriptor_raises_and_serves_later(
