@@ -194,8 +194,9 @@ def test_goodput_excludes_the_drain_and_never_exceeds_the_offered_rate() -> None
     # Open loop keeps the coordinated-omission comparison: the latency from
     # the actual send hides the queue that the latency from the schedule shows.
     # The uncorrected clock starts at the previous reply: it sees the service
-    # time, about SLOW_SERVICE, and none of the queue.
-    uncorrected = result["latency_uncorrected_ms"]["p50"]
+    # time, about SLOW_SERVICE, and none of the queue. (p90: replies that a
+    # descheduled generator reads together count ~0, the lower ones.)
+    uncorrected = result["latency_uncorrected_ms"]["p90"]
     assert 0.5 * SLOW_SERVICE * 1e3 < uncorrected < 0.2 * result["latency_ms"]["p50"]
 
 

@@ -14,9 +14,10 @@ at the end), and reports server CPU per request next to the generator's.
 running instead (server CPU is then unknown). Either way only loopback
 targets are accepted.
 
-The result is the load generator's (see netserv.measure.load) plus ``model``,
-``impl`` and ``server_cpu_per_request_us``; ``--json`` and ``--csv`` save it,
-and a short table is printed.
+The result is the load generator's (see netserv.measure.load for every
+field: offered_rate, goodput, backlog, dropped, latencies...) plus
+``model``, ``impl``, ``nagle`` and ``server_cpu_per_request_us``; ``--json``
+and ``--csv`` save it, and a short table is printed.
 
 Servers started here run with Nagle's algorithm off (TCP_NODELAY) unless
 ``--nagle`` is given, to show its effect once: see netserv.measure.serve.
@@ -230,7 +231,7 @@ def format_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         lat = r["latency_ms"]
         lines.append(
-            f"{r.get('model')!s:<10} {r.get('impl')!s:<8} {r['transport']:<10} "
+            f"{r.get('model') or '-':<10} {r.get('impl') or '-':<8} {r['transport']:<10} "
             f"{r['mode']:<6} {r['clients']:>7} {_fmt(r['rate'], '.0f'):>8} "
             f"{r['throughput_rps']:>9.0f} {lat['p50']:>8.3f} {lat['p99']:>8.3f} "
             f"{lat['p999']:>8.3f} {lat['max']:>8.3f} {_fmt(r.get('backlog'), 'd'):>7} "
@@ -352,7 +353,7 @@ def main(argv: list[str]) -> int:
         print(f"netserv bench: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.connect:
-        result["model"] = None
+        result["model"] = result["impl"] = None  # a server we did not start
     if args.json:
         load.write_json(result, args.json)
     if args.csv:

@@ -16,9 +16,11 @@ loop. Each client here is a small state machine driven by that loop:
 * datagram clients (udp, unix-dgram) are netserv.measure.loaddatagram's.
 
 The hot path (a reply arrives, the next request leaves) is kept short, as the
-generator competes for the CPU with the server it measures: one recv(), one
-clock read, a comparison of the reply with the request's own bytes (no new
-object), one send() straight to the socket when nothing is queued. Sockets
+generator competes for the CPU with the server it measures: one recv(), a
+clock read for the reply and one for the next send, a comparison of the
+reply with the request's own bytes (no new object), one send() straight to
+the socket when nothing is queued; a closed loop's next request leaves from
+the reply's own handler (``on_event``), not through ``Client.fire``. Sockets
 are registered with the worker's poller (epoll or poll(), called directly
 with a table from file descriptor to client, not through selectors).
 
