@@ -144,7 +144,7 @@ check: $(TEST_STAMP)
 		echo "make check: no exercise '$(EX)'. Exercises: $(EXERCISE_LIST)"; exit 2; \
 	fi; \
 	echo "make check: the checks of $$dir, on your $$dir/starter.py"; \
-	$(PY) -m pytest -p no:cacheprovider --tb=short "$$dir"
+	$(PY) -m pytest -p no:cacheprovider -p no:nbval --tb=short "$$dir"
 
 # FORCE=1 also overwrites starters changed by hand (each is kept as starter.py.bak).
 starters: $(TEST_STAMP)

@@ -62,6 +62,9 @@ CONTRIBUTING = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
 RUN_TIMEOUT = 300
 #: Files every exercise directory has.
 EXERCISE_FILES = ("README.md", "solution.py", "starter.py", "test_checks.py")
+#: Seconds a check waits for a reply from a wrong variant (5 for students): a
+#: variant that hangs a client then costs this once per exercise.
+WRONG_CLIENT_TIMEOUT = 2.0
 #: Fewest wrong variants an exercise must prove its checks against.
 MIN_WRONG_VARIANTS = 2
 #: A folder JupyterLab creates next to every file it opens.
@@ -150,10 +153,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, 
         env = dict(os.environ, NETSERV_EXERCISE_MAP=str(mapping))
         if run.startswith("wrong-"):
             env["NETSERV_EXERCISE_FAIL_FAST"] = "1"  # one failing check is the proof
+            env["NETSERV_EXERCISE_CLIENT_TIMEOUT"] = str(WRONG_CLIENT_TIMEOUT)
         log = open(tmp / f"{run}.log", "w+", encoding="utf-8")
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", *(str(EXERCISES / name) for name in files),
-             "-q", "-p", "no:cacheprovider", "--junitxml", str(tmp / f"{run}.xml"),
+             "-q", "-p", "no:cacheprovider", "-p", "no:nbval",  # nbval: 2 s of start-up each
+             "--junitxml", str(tmp / f"{run}.xml"),
              "-o", "junit_family=xunit1"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         started[run] = (proc, log)

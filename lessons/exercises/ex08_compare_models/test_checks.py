@@ -1,11 +1,11 @@
 """Checks for exercise 08 (see README.md): models compared under work, measured.
 
 The handler and the servers are checked over real sockets. The measurement
-runs the load generator for half a second per model, so figures are noisy:
+runs the load generator for about a second per model, so figures are noisy:
 the checks assert only what holds on any machine, however busy. Each request
 waits WORK_SECONDS, so no request is faster than that (a lower bound on
 latency), one worker serves at most 1/WORK_SECONDS requests a second (an
-upper bound on throughput), and a thread per client, with 6 clients, serves
+upper bound on throughput), and a thread per client, with 4 clients, serves
 several times more (a wide comparison within one run).
 """
 
@@ -18,11 +18,13 @@ import netserv
 
 pytestmark = pytest.mark.timeout(120)
 
-#: A short run: enough requests for the bounds below, little time.
-QUICK = dict(clients=6, duration=0.5, warmup=0.1)
+#: A short run: enough requests for the bounds below, little time. Fewer clients than the
+#: listen backlog (5) holds: with a new connection per request, more could find it full, and
+#: a refused handshake is retried only after a second, longer than the whole run.
+QUICK = dict(clients=4, duration=0.8, warmup=0.2)
 #: Slack on the one-worker throughput bound: requests in flight at the window's edges.
 EDGE = 1.5
-#: Threading must serve at least this many times one worker's throughput (about 6x expected).
+#: Threading must serve at least this many times one worker's throughput (about 4x expected).
 WIDE = 2.0
 #: Seconds the check's work function watches for a reply that came too early.
 EARLY_REPLY_WINDOW = 0.5
