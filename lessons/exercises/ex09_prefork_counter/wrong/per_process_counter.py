@@ -1,8 +1,8 @@
-"""Wrong: an int on the server and a threading.Lock, as in exercise 04: one counter per worker.
+"""Wrong: an int on the server and a threading.Lock, as for threads: one counter per worker.
 
 Exercise 09: a counter shared by pre-forked worker processes.
 
-The protocol, over TCP, one line per request (the same as exercise 04):
+The protocol, over TCP, one line per request (the shared counter of lesson 4):
 
 * ``INCR`` -> the counter's new value, e.g. ``1\\n``
 * ``GET``  -> its current value

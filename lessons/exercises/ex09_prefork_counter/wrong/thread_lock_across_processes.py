@@ -2,7 +2,7 @@
 
 Exercise 09: a counter shared by pre-forked worker processes.
 
-The protocol, over TCP, one line per request (the same as exercise 04):
+The protocol, over TCP, one line per request (the shared counter of lesson 4):
 
 * ``INCR`` -> the counter's new value, e.g. ``1\\n``
 * ``GET``  -> its current value
