@@ -294,7 +294,7 @@ def measure(kind: str, seconds: float, profile_path: str | None = None) -> tuple
         server.say("cpu")
         after = float(server.hear())
     finally:
-        for process in clients + [server]:
+        for process in [*clients, server]:
             process.close()
     return done, after - before
 

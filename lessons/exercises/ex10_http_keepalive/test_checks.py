@@ -54,7 +54,7 @@ class Raw:
         self.file.close()
         self.sock.close()
 
-    def __enter__(self) -> Raw:
+    def __enter__(self) -> Raw:  # noqa: PYI034 - a plain class, never subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -121,7 +121,7 @@ def test_a_body_in_pieces_with_newlines(exercise, serve):
 def test_connection_close_is_honoured(exercise, serve):
     with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
         raw.send(request("GET", "/keys/none", extra="Connection: close\r\n"))
-        status, headers, body = raw.response()
+        status, headers, _body = raw.response()
         assert status == 404
         assert headers.get("connection", "").lower() == "close", "say Connection: close"
         assert raw.closed_by_server(), "the server should close after Connection: close"

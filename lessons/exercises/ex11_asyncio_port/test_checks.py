@@ -105,11 +105,10 @@ def test_one_line_is_numbered_and_upper_cased(exercise, connect):
 
 
 def test_lines_are_numbered_per_connection(exercise, connect):
-    with serving(exercise) as address:
-        with connect(address) as first, connect(address) as second:
-            assert first.ask(b"a\n") == b"1 A\n"
-            assert second.ask(b"b\n") == b"1 B\n", "each connection counts from 1"
-            assert first.ask(b"c\n") == b"2 C\n"
+    with serving(exercise) as address, connect(address) as first, connect(address) as second:
+        assert first.ask(b"a\n") == b"1 A\n"
+        assert second.ask(b"b\n") == b"1 B\n", "each connection counts from 1"
+        assert first.ask(b"c\n") == b"2 C\n"
 
 
 def test_a_line_sent_in_pieces_gets_one_reply(exercise, connect):
