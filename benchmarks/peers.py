@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = args.kinds or available_kinds()
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; persistent line echo, "
           f"{CONNECTIONS} connections ({ECHO_CLIENTS} client processes); "
-          f"{rounds} rounds of {seconds:g} s, medians")
+          f"{rounds} round{'s' if rounds != 1 else ''} of {seconds:g} s, medians")
     skipped = [PEERS[kind] for kind in PEERS if kind not in available_kinds()]
     if skipped:
         print(f"not installed here, skipped: {', '.join(skipped)}")
