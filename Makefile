@@ -109,22 +109,11 @@ lab: $(COURSE_STAMP)
 test: export JUPYTER_PLATFORM_DIRS = 1
 
 # ---- lint and type check: configuration in pyproject.toml ([tool.ruff],
-# [tool.mypy]). The goal is the whole tree: LINT_PATHS = netserv tests tools
-# benchmarks, and mypy --strict on all of netserv/. Until every part is clean,
-# the gate covers the parts that are: the server modules (netserv/*.py, under
-# mypy --strict without the lab/ and measure/ subpackages) and the tests and
-# tools written with the configuration. Widen both lines as parts get clean.
-LINT_PATHS := netserv/*.py tests/conftest.py tests/fdlimit.py \
-	tests/test_base.py tests/test_lifecycle.py tests/test_accepting.py \
-	tests/test_threads.py tests/test_forking.py tests/test_tcp.py tests/test_udp.py \
-	tests/test_compat.py tests/test_eventdriven.py \
-	tools/interpreters.py tools/cpython_suites.py tools/multi_python.py \
-	benchmarks/fd_exhaustion.py
-MYPY_EXCLUDE := --exclude 'netserv/(lab|measure)/'
-
+# [tool.mypy]): ruff over the whole tree (it excludes notebooks and exercise
+# code, see pyproject), mypy --strict over the whole package.
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check $(LINT_PATHS)
-	$(VENV)/bin/mypy --strict netserv $(MYPY_EXCLUDE)
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/mypy --strict netserv
 
 # ---- other interpreters: the server tests on every other CPython 3.11-3.13
 # found (a venv each, made once: .venv-py3.X), then CPython's own suites for

@@ -71,7 +71,7 @@ sys.path.insert(0, str(HERE))  # for selectors_echo
 import selectors_echo  # noqa: E402
 
 from netserv import eventdriven, pool, threads  # noqa: E402
-from netserv.lab import demo
+from netserv.lab import demo  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 
@@ -153,7 +153,7 @@ def echo_client_main(port: int, connections: int, seconds: float) -> None:
     sys.stdin.readline()  # "go"
     cpu_start = _cpu_seconds()
     selector = selectors.DefaultSelector()
-    received = {sock: 0 for sock in socks}
+    received = dict.fromkeys(socks, 0)
     for sock in socks:
         selector.register(sock, selectors.EVENT_READ)
         sock.send(LINE)
@@ -288,7 +288,7 @@ def _measure(kind: str, clients: list[tuple[str, ...]],
         server.say("cpu")
         cpu_after = float(server.hear())
     finally:
-        for process in started + [server]:
+        for process in [*started, server]:
             process.close()
     done = sum(int(count) for count, _cpu in reports)
     return done, cpu_after - cpu_before, sum(float(cpu) for _count, cpu in reports)

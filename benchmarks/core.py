@@ -283,7 +283,7 @@ def main(argv: list[str]) -> int:
             # load: the median of their ratios is steadier than a ratio of medians.
             paired = statistics.median(
                 ours[0] / theirs[0] for ours, theirs in
-                zip(cpu[(class_name, "netserv")], cpu[(class_name, "stdlib")]))
+                zip(cpu[(class_name, "netserv")], cpu[(class_name, "stdlib")], strict=True))
             worst = max(worst, paired)
             print(f"    {class_name:19} netserv/stdlib CPU: ratio of medians {ratio:.3f}, "
                   f"median of paired ratios {paired:.3f}")

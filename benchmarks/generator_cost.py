@@ -42,9 +42,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from netserv.measure import load
-from netserv.measure.loadworker import Worker
-from netserv.measure.spec import LoadSpec, WorkerSpec
+from netserv.measure import load  # noqa: E402 - after the sys.path line above
+from netserv.measure.loadworker import Worker  # noqa: E402
+from netserv.measure.spec import LoadSpec, WorkerSpec  # noqa: E402
 
 #: The targets: generator CPU per request at most this many times the minimal client's.
 TARGETS = {4: 2.0, 64: 1.2}

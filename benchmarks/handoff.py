@@ -93,7 +93,7 @@ def simplequeue_handoff(items: int) -> None:
     done = [0]
 
     def worker() -> None:
-        while (item := pending.get()) is not None:
+        while pending.get() is not None:
             with lock:
                 done[0] += 1
                 if done[0] == items:

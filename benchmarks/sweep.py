@@ -39,9 +39,9 @@ import sys
 import time
 from typing import Any
 
+from netserv.handlers import StreamRequestHandler
 from netserv.lab import demo
 from netserv.measure import bench, load, plot
-from netserv.handlers import StreamRequestHandler
 
 HERE = pathlib.Path(__file__).resolve().parent
 MODELS = ["sync", "threading", "forking", "pool", "select"]
@@ -108,7 +108,7 @@ def calibrate(duration: float) -> dict[str, Any]:
                                                 processes=1, quiet=True))
             generated.append(one_client["latency_ms"]["p50"])
             cpu_1.append(one_client["generator_cpu_per_request_us"])
-    ratios = [g / p for g, p in zip(generated, pings)]
+    ratios = [g / p for g, p in zip(generated, pings, strict=True)]
     return {"generator_completed": counted_run["completed"], "server_counted": counted,
             "count_ratio": counted_run["completed"] / counted if counted else math.nan,
             "pingpong_p50_ms": statistics.median(pings),

@@ -285,7 +285,7 @@ if hasattr(os, "fork"):
                 for thread in threads:
                     thread.join()
                 status = 0
-            except BaseException:  # noqa: BLE001 - report whatever ends a worker
+            except BaseException:
                 traceback.print_exc()
             finally:
                 for stream in (sys.stdout, sys.stderr):

@@ -14,8 +14,9 @@ import socketserver
 import pytest
 
 import netserv
-import support
 from netserv.lab import demo
+
+import support
 
 #: The stdlib has the first three models only; netserv adds pool and select.
 MODELS_OF = {"netserv": list(demo.MODELS), "stdlib": list(support.MODELS)}

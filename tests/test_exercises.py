@@ -154,7 +154,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, 
         if run.startswith("wrong-"):
             env["NETSERV_EXERCISE_FAIL_FAST"] = "1"  # one failing check is the proof
             env["NETSERV_EXERCISE_CLIENT_TIMEOUT"] = str(WRONG_CLIENT_TIMEOUT)
-        log = open(tmp / f"{run}.log", "w+", encoding="utf-8")
+        # Kept open while the run goes on, and closed once it has been read.
+        log = open(tmp / f"{run}.log", "w+", encoding="utf-8")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", *(str(EXERCISES / name) for name in files),
              "-q", "-p", "no:cacheprovider", "-p", "no:nbval",  # nbval: 2 s of start-up each
@@ -186,7 +187,8 @@ exercises = pytest.mark.parametrize("name", FOUND)
 def test_checks_pass_on_the_solution(runs: dict[str, tuple[Outcomes, str]], name: str) -> None:
     outcomes, output = runs["solution"]
     counts = outcomes.get(name, collections.Counter())
-    assert counts["passed"] >= 3, f"{name}: too few checks passed ({dict(counts)})\n{output[-3000:]}"
+    assert counts["passed"] >= 3, (
+        f"{name}: too few checks passed ({dict(counts)})\n{output[-3000:]}")
     assert counts["failure"] == counts["error"] == 0, (
         f"{name}: checks fail on the solution ({dict(counts)})\n{output[-5000:]}")
 
@@ -199,7 +201,8 @@ def test_checks_fail_on_the_starter(runs: dict[str, tuple[Outcomes, str]], name:
     assert counts["error"] == 0, (
         f"{name}: errors (not failures) on the starter: it must import and the checks must "
         f"run ({dict(counts)})\n{output[-5000:]}")
-    assert counts["failure"] >= 1, f"{name}: no check fails on the unfinished starter ({dict(counts)})"
+    assert counts["failure"] >= 1, (
+        f"{name}: no check fails on the unfinished starter ({dict(counts)})")
 
 
 @pytest.mark.timeout(RUN_TIMEOUT + 60)

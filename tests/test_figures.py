@@ -29,9 +29,9 @@ from netserv.lab.trace_events import Event
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
-from matplotlib.text import Text
+import matplotlib.pyplot as plt  # noqa: E402 - only once the backend is chosen
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 #: Widest image JupyterLab shows at its own size in a notebook, in inches at 100 dpi.
 NOTEBOOK_WIDTH = 8.0

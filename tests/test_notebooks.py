@@ -243,7 +243,8 @@ def test_index_table_lists_every_notebook_by_its_title() -> None:
         titles = [m.group(2) for cell in read(path).cells if cell.cell_type == "markdown"
                   for m in [TITLE.search(cell.source)] if m]
         assert titles, f"{path.name}: no title line '# NN · Title'"
-        assert path.name in listed, f"{path.name} is missing from the contents table of {INDEX_NAME}"
+        assert path.name in listed, (
+            f"{path.name} is missing from the contents table of {INDEX_NAME}")
         assert listed[path.name] == titles[0], (
             f"{path.name}: title {titles[0]!r}, listed in {INDEX_NAME} as {listed[path.name]!r}")
 

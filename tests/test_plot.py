@@ -14,7 +14,7 @@ from netserv.measure.stats import Histogram
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")  # no display in tests
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402 - only once the backend is chosen
 
 
 def fake_result(model: str, clients: int, rate: float | None, base_ms: float) -> dict:

@@ -23,11 +23,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import support
 
 from netserv.handlers import StreamRequestHandler
 from netserv.lab import demo
 from netserv.lab.trace import traced
+
+import support
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here"),

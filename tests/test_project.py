@@ -97,7 +97,8 @@ def test_environment_installs_every_pinned_package_of(extra: str) -> None:
     for pinned in PYPROJECT["project"]["optional-dependencies"][extra]:
         name, spec = requirement(pinned)
         assert name in conda, f"environment.yml lacks {name} (extra {extra!r} pins {spec})"
-        assert conda[name] == spec, f"{name}: environment.yml has {conda[name]!r}, pyproject {spec!r}"
+        assert conda[name] == spec, (
+            f"{name}: environment.yml has {conda[name]!r}, pyproject {spec!r}")
 
 
 def test_environment_pins_no_other_range_than_pyproject() -> None:
@@ -105,7 +106,8 @@ def test_environment_pins_no_other_range_than_pyproject() -> None:
               for name, spec in map(requirement, extra)}
     for name, spec in conda_dependencies().items():
         if name in pinned:
-            assert spec == pinned[name], f"{name}: environment.yml {spec!r}, pyproject {pinned[name]!r}"
+            assert spec == pinned[name], (
+                f"{name}: environment.yml {spec!r}, pyproject {pinned[name]!r}")
 
 
 def test_python_range_is_the_same_everywhere() -> None:
@@ -115,8 +117,9 @@ def test_python_range_is_the_same_everywhere() -> None:
     classifiers = [c.rsplit(" :: ", 1)[1] for c in PYPROJECT["project"]["classifiers"]
                    if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
     assert classifiers == supported
-    assert f"Python {supported[0]}–{supported[-1]}" in README, (
-        f"README.md should say 'Python {supported[0]}–{supported[-1]}'")
+    # The README writes the range with an en dash, as typeset text does.
+    assert f"Python {supported[0]}–{supported[-1]}" in README, (  # noqa: RUF001
+        f"README.md should say 'Python {supported[0]}–{supported[-1]}'")  # noqa: RUF001
     assert sys.version_info[:2] in [(3, minor) for minor in range(lowest[1], beyond[1])], (
         "these tests run on a Python the project does not claim to support")
 

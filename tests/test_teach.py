@@ -1,4 +1,4 @@
-"""Tests for netserv.lab.teach: source display, and the class tree and map derived from the classes."""
+"""Tests for netserv.lab.teach: source display, and the class tree and map derived from classes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import netserv
 from netserv.lab import teach
 
 # A tree line: optional drawing prefix, a label, optional "(Base, Base)".
-_LINE = re.compile(r"^(?P<prefix>(?:[│ ]   )*(?:[├└]── )?)(?P<label>[\w.]+)(?:\((?P<bases>[^)]*)\))?$")
+_LINE = re.compile(
+    r"^(?P<prefix>(?:[│ ]   )*(?:[├└]── )?)(?P<label>[\w.]+)(?:\((?P<bases>[^)]*)\))?$")
 
 
 def _c3(cls: type, bases_of: dict[type, tuple[type, ...]]) -> list[type]:
@@ -39,7 +40,7 @@ def _parse_tree(text: str, graph: teach.ClassGraph) -> dict[type, tuple[type, ..
     bases_of: dict[type, tuple[type, ...]] = {}
     stack: list[type] = []  # the class at each depth of the current family
     for line in text.splitlines():
-        if not line or line[0].isupper() and " " in line:  # blank or a family title
+        if not line or (line[0].isupper() and " " in line):  # blank or a family title
             stack = []
             continue
         match = _LINE.match(line)

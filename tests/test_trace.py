@@ -118,7 +118,8 @@ def test_events_nest_and_carry_the_request(model: str) -> None:
     tracer = served_once(model)
     request = tracer.requests()[1]
     by_hook = {event.hook: event for event in request}
-    get, finish, handle = by_hook["get_request"], by_hook["finish_request"], by_hook["handler.handle"]
+    get, finish = by_hook["get_request"], by_hook["finish_request"]
+    handle = by_hook["handler.handle"]
     # The handler runs inside finish_request, in the same thread or process.
     assert finish.start <= handle.start <= handle.end <= finish.end
     assert handle.depth == finish.depth + 1 and handle.lane_key == finish.lane_key

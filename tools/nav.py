@@ -9,7 +9,7 @@ The course is the sorted list of ``notebooks/NN_*.ipynb``. Each notebook opens
 and closes with a navigation cell: a markdown cell tagged ``nav`` whose whole
 text is made here, from that list, never by hand::
 
-    [← 01 The base server](01_base_server.ipynb) | [Contents](00_index.ipynb) | [03 UDP →](03_udp_server.ipynb)
+    [← 01 BaseServer](01_base_server.ipynb) | [Contents](00_index.ipynb) | [03 →](03_udp.ipynb)
 
 A link's title is the neighbour's first heading of the form ``# NN · Title``.
 The first notebook has no "previous" part, the last no "next" part, and the

@@ -84,7 +84,7 @@ def lifecycle(transitions: Mapping[tuple[Enum, str], Enum],
                             width, 0.34 + 0.2 * (len(lines) - 1))
     fig, ax = _canvas(0.9 + depth * _STATE_ROW)
     ax.text(0.1, 0.22, title, fontsize=_TITLE_FONT, weight="bold", va="center")
-    for state, (x, y, width, height) in boxes.items():
+    for state, (x, y, width, _height) in boxes.items():
         lines = [state.name, *(f"↺ {step}" for step in edges.get((state, state), []))]
         _node(ax, x, y, width, "\n".join(lines), "#dbe9f6", lines=len(lines))
     taken = [_rect(box) for box in boxes.values()]

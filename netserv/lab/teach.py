@@ -175,7 +175,7 @@ def class_graph(module: types.ModuleType | None = None) -> ClassGraph:
         clash = sum(1 for other in everything if other.__name__ == cls.__name__) > 1
         short_module = cls.__module__.rsplit(".", 1)[-1]
         graph.labels[cls] = f"{short_module}.{cls.__name__}" if clash else cls.__name__
-    for family, members in zip(FAMILIES, (servers, list(mixins.values()), handlers)):
+    for family, members in zip(FAMILIES, (servers, list(mixins.values()), handlers), strict=True):
         graph.families[family] = sorted(members, key=graph.label)
     return graph
 

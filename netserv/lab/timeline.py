@@ -154,7 +154,7 @@ def timeline(tracer: Trace, ax: Axes | None = None, title: str | None = None,
     extra = dict(spans or {})
     levels = {label: 1 + max(e.depth for e in evs) - min(e.depth for e in evs)
               for label, evs in rows.items()}
-    levels.update({label: 1 for label in extra})
+    levels.update(dict.fromkeys(extra, 1))
     order = [*extra, *rows]
     top: dict[str, float] = {}
     y = 0.0

@@ -106,11 +106,8 @@ def summary(events: list[Event], server_pid: int) -> str:
     # each section is a list of lanes, each lane a list of events.
     sections: dict[tuple[str, object], dict[tuple[int, int, str], list[Event]]] = {}
     for event in events:
-        key: tuple[str, object]
-        if event.request is not None:
-            key = ("request", event.request)
-        else:
-            key = ("loop", event.lane_key)
+        key: tuple[str, object] = (
+            ("request", event.request) if event.request is not None else ("loop", event.lane_key))
         sections.setdefault(key, {}).setdefault(event.lane_key, []).append(event)
     lines: list[str] = []
     for (kind, number), lanes in sections.items():
@@ -157,7 +154,7 @@ def _render(events: list[Event]) -> list[str]:
         for node in nodes:
             error = node.event.error
             suffix = f"  (raised {error})" if error else ""
-            block = ["  " * level + node.event.hook + suffix] + render(node.children, level + 1)
+            block = ["  " * level + node.event.hook + suffix, *render(node.children, level + 1)]
             if block != previous:
                 lines += block
             previous = block

@@ -88,7 +88,8 @@ class ServerProcess:
 
     def __enter__(self) -> Self:
         env = dict(os.environ)
-        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        here = os.path.abspath(__file__)  # .../netserv/measure/bench.py
+        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(here)))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
         # stderr goes to a file, not a pipe: a server printing many
         # tracebacks must never block on a pipe nobody reads.

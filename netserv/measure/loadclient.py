@@ -184,7 +184,7 @@ class StreamConnection:
                 # uncorrected (coordinated-omission) clock starts there.
                 # (A comparison, not max(): no function call on the hot path.)
                 last = self.last_reply
-                worker.record(intended, sent if sent > last else last, now)  # noqa: FURB136
+                worker.record(intended, sent if sent > last else last, now)
             else:
                 worker.count(error)
             self.last_reply = now

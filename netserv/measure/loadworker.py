@@ -97,19 +97,25 @@ class Poller:
 
     def __init__(self) -> None:
         self.handlers: dict[int, Handler] = {}
-        self._epoll = select.epoll() if hasattr(select, "epoll") else None
-        self._poll = select.poll() if self._epoll is None else None
+        # _poller is whichever exists: both take the same register/modify/unregister.
+        self._epoll: select.epoll | None = None
+        self._poll: select.poll | None = None
+        self._poller: select.epoll | select.poll
+        if hasattr(select, "epoll"):
+            self._poller = self._epoll = select.epoll()
+        else:  # pragma: no cover - not Linux
+            self._poller = self._poll = select.poll()
 
     def register(self, fd: int, events: int, handler: Handler) -> None:
         self.handlers[fd] = handler
-        (self._epoll or self._poll).register(fd, events)  # type: ignore[union-attr]  # one is set
+        self._poller.register(fd, events)
 
     def modify(self, fd: int, events: int) -> None:
-        (self._epoll or self._poll).modify(fd, events)  # type: ignore[union-attr]  # one is set
+        self._poller.modify(fd, events)
 
     def unregister(self, fd: int) -> None:
         del self.handlers[fd]
-        (self._epoll or self._poll).unregister(fd)  # type: ignore[union-attr]  # one is set
+        self._poller.unregister(fd)
 
     def wait(self, timeout: float, precise: bool = False) -> list[tuple[int, int]]:
         if self._epoll is not None:

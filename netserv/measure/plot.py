@@ -134,7 +134,8 @@ def latency_vs_load(results: Iterable[Any], ax: Any = None,
         group = sorted(group, key=offered_load)
         x = [offered_load(r) for r in group]
         colour = f"C{n % 10}"
-        for p, style in zip(percentiles, styles):
+        for i, p in enumerate(percentiles):
+            style = styles[i % len(styles)]
             y = [r["latency_ms"][p] for r in group]
             ax.plot(x, y, style, marker="o", markersize=3, color=colour,
                     label=f"{series_label(key, varying)} {p}")

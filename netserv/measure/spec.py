@@ -122,7 +122,7 @@ class LoadSpec:
                              f"choose from {', '.join(PROTOCOLS)}")
         if not 1 <= self.clients <= MAX_CLIENTS:
             raise ValueError(f"clients must be between 1 and {MAX_CLIENTS}, got {self.clients}")
-        if not (0 < self.duration and 0 <= self.warmup
+        if not (self.duration > 0 and self.warmup >= 0
                 and self.duration + self.warmup <= MAX_RUN_SECONDS):
             raise ValueError(f"duration must be > 0, warmup >= 0, and together at most "
                              f"{MAX_RUN_SECONDS:.0f} s")
