@@ -20,6 +20,7 @@ first, flat in this folder:
     pool.py         ThreadPoolMixIn: a fixed set of threads and a bounded queue
     eventdriven.py  EventDrivenMixIn: one thread, a selector, a table of connections
     events.py       its Connection records and EventHandler, LineHandler
+    prefork.py      PreForkMixIn: worker processes that accept for themselves, a supervisor
 
 Beside them, in subpackages of their own that the servers never import:
 
@@ -31,7 +32,7 @@ netserv's own additions are importable from here too but are not in
 ``__all__`` (which stays the standard module's): ServerState,
 TruncatedDatagram, is_truncated, SocketWriter, the ThreadPool* servers and
 ThreadPoolMixIn, the EventDriven* servers, EventDrivenMixIn, EventHandler
-and LineHandler.
+and LineHandler, and (where fork() exists) the PreFork* servers and PreForkMixIn.
 """
 
 from __future__ import annotations
@@ -57,6 +58,12 @@ from .pool import ThreadPoolMixIn, ThreadPoolTCPServer, ThreadPoolUDPServer
 if hasattr(socket, "AF_UNIX"):
     from .eventdriven import EventDrivenUnixStreamServer
     from .pool import ThreadPoolUnixDatagramServer, ThreadPoolUnixStreamServer
+
+if hasattr(os, "fork"):
+    from .prefork import PreForkMixIn, PreForkTCPServer
+
+    if hasattr(socket, "AF_UNIX"):
+        from .prefork import PreForkUnixStreamServer
 
 __version__ = "0.1.0"
 

@@ -213,7 +213,10 @@ def test_checks_fail_on_each_wrong_variant(runs: dict[str, tuple[Outcomes, str]]
     run = f"wrong-{WRONG[name].index(variant)}"
     outcomes, output = runs[run]
     counts = outcomes.get(name, collections.Counter())
-    assert counts["error"] == 0, (
+    # A check that failed proves the variant imported and the checks ran; after
+    # it, a server the mistake left stuck may also fail a teardown (an error),
+    # which is part of the same mistake. Errors alone prove nothing.
+    assert counts["failure"] >= 1 or counts["error"] == 0, (
         f"{name}/wrong/{variant.name}: errors (not failures): a wrong variant must import and "
         f"the checks must run ({dict(counts)})\n{output[-5000:]}")
     assert counts["failure"] >= 1, (

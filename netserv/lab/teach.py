@@ -47,7 +47,7 @@ __all__ = ["ClassGraph", "class_graph", "class_map", "class_tree", "show_source"
 
 #: Submodules of netserv that are not imported by ``import netserv`` but hold
 #: server classes the map must show; each is skipped if it cannot be imported.
-OPTIONAL_SUBMODULES = ("pool", "eventdriven")
+OPTIONAL_SUBMODULES = ("pool", "eventdriven", "prefork")
 
 #: The three families, in the order the tree and the map show them.
 FAMILIES = ("servers", "mix-ins", "handlers")

@@ -56,6 +56,10 @@ __all__ = [
     "throughput_vs_clients",
 ]
 
+#: Legend text in points: the course reads figures at their default size, where
+#: anything under 10 pt is hard to read in a browser.
+LEGEND_FONT = 10
+
 KINDS = ("latency-vs-load", "cdf", "throughput-vs-clients")
 #: The parts of a result that name what was compared, in legend order.
 _SERIES_KEYS = ("model", "impl", "transport", "mode", "per_connection")
@@ -145,7 +149,7 @@ def latency_vs_load(results: Iterable[Any], ax: Any = None,
     ax.set_title(title or "Latency under load: " + " solid, ".join(percentiles[:1]) +
                  (f", {percentiles[1]} dashed" if len(percentiles) > 1 else ""))
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small", ncols=2 if len(groups) > 3 else 1)
+    ax.legend(fontsize=LEGEND_FONT, ncols=2 if len(groups) > 3 else 1)
     return fig
 
 
@@ -173,7 +177,7 @@ def latency_cdf(results: Iterable[Any], ax: Any = None, title: str | None = None
     ax.set_ylabel("fraction of requests answered within")
     ax.set_title(title or "Latency distribution (CDF)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=LEGEND_FONT)
     return fig
 
 
@@ -192,7 +196,7 @@ def throughput_vs_clients(results: Iterable[Any], ax: Any = None, title: str | N
     ax.set_ylim(bottom=0)
     ax.set_title(title or "Throughput as clients are added")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=LEGEND_FONT)
     return fig
 
 
@@ -214,7 +218,7 @@ def goodput_vs_offered(results: Iterable[Any], ax: Any = None, title: str | None
     ax.set_ylim(bottom=0)
     ax.set_title(title or "What was served against what was offered")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=LEGEND_FONT)
     return fig
 
 
@@ -254,7 +258,7 @@ def percentile_spectrum(results: Iterable[Any], ax: Any = None, title: str | Non
     ax.set_ylabel("latency (ms, log scale)")
     ax.set_title(title or "Latency by percentile")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize=LEGEND_FONT)
     return fig
 
 

@@ -1,6 +1,6 @@
 # starter.py: generated from solution.py by tools/make_starters.py (`make starters`).
 # This is the file you edit: replace each TODO with working code, then run the
-# checks (see README.md). Regenerating it overwrites your work.
+# checks with `make check EX=NN` (NN: this exercise's number; see README.md).
 """Exercise 09: a counter shared by pre-forked worker processes.
 
 The protocol, over TCP, one line per request (the shared counter of lesson 4):

@@ -56,13 +56,11 @@ class CounterServer(PreForkTCPServer):
     graceful_timeout = 2.0
 
     def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:
-        # BEGIN SOLUTION (TODO: create a counter and a lock that every worker process shares)
         # An anonymous map is shared with the processes forked later: all of them
         # see the same 8 bytes. A multiprocessing lock is a semaphore the kernel
         # keeps, so it excludes other processes too.
         self.count = 0
         self.count_lock = threading.Lock()
-        # END SOLUTION
         # BEGIN STARTER
         # self.count = 0
         # END STARTER
@@ -70,22 +68,18 @@ class CounterServer(PreForkTCPServer):
 
     def read(self) -> int:
         """The counter's current value."""
-        # BEGIN SOLUTION (TODO: read the shared counter)
         return self.count
-        # END SOLUTION
         # BEGIN STARTER
         # return self.count
         # END STARTER
 
     def increment(self) -> int:
         """Add one to the counter and return the new value; exact across workers."""
-        # BEGIN SOLUTION (TODO: one process at a time between the read and the write)
         with self.count_lock:
             value = self.read()
             switch_point()
             self.count = value + 1
             return self.count
-        # END SOLUTION
         # BEGIN STARTER
         # value = self.read()
         # switch_point()
@@ -95,9 +89,7 @@ class CounterServer(PreForkTCPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        # BEGIN SOLUTION (TODO: release what __init__ created, once the workers are gone)
         # (nothing was created)
-        # END SOLUTION
         # BEGIN STARTER
         # pass
         # END STARTER

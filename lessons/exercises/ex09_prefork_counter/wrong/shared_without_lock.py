@@ -57,13 +57,11 @@ class CounterServer(PreForkTCPServer):
     graceful_timeout = 2.0
 
     def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:
-        # BEGIN SOLUTION (TODO: create a counter and a lock that every worker process shares)
         # An anonymous map is shared with the processes forked later: all of them
         # see the same 8 bytes. A multiprocessing lock is a semaphore the kernel
         # keeps, so it excludes other processes too.
         self.shared = mmap.mmap(-1, COUNTER.size)
         self.count_lock = multiprocessing.Lock()
-        # END SOLUTION
         # BEGIN STARTER
         # self.count = 0
         # END STARTER
@@ -71,21 +69,17 @@ class CounterServer(PreForkTCPServer):
 
     def read(self) -> int:
         """The counter's current value."""
-        # BEGIN SOLUTION (TODO: read the shared counter)
         return int(COUNTER.unpack_from(self.shared, 0)[0])
-        # END SOLUTION
         # BEGIN STARTER
         # return self.count
         # END STARTER
 
     def increment(self) -> int:
         """Add one to the counter and return the new value; exact across workers."""
-        # BEGIN SOLUTION (TODO: one process at a time between the read and the write)
         value = self.read()
         switch_point()
         COUNTER.pack_into(self.shared, 0, value + 1)
         return value + 1
-        # END SOLUTION
         # BEGIN STARTER
         # value = self.read()
         # switch_point()
@@ -95,9 +89,7 @@ class CounterServer(PreForkTCPServer):
 
     def server_close(self) -> None:
         super().server_close()
-        # BEGIN SOLUTION (TODO: release what __init__ created, once the workers are gone)
         self.shared.close()
-        # END SOLUTION
         # BEGIN STARTER
         # pass
         # END STARTER
