@@ -396,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     rounds, seconds = (1, 1.0) if args.quick else (args.rounds, args.seconds)
-    kinds = args.kinds or available_kinds()
+    # Named or not, a kind whose server is not installed here is skipped, and said so.
+    available = available_kinds()
+    kinds = [kind for kind in args.kinds or available if kind in available or kind not in PEERS]
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; persistent line echo, "
           f"{CONNECTIONS} connections ({ECHO_CLIENTS} client processes); "
           f"{rounds} round{'s' if rounds != 1 else ''} of {seconds:g} s, medians")
