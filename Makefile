@@ -7,6 +7,7 @@
 #   make notebooks   re-execute notebooks and save their outputs (NB=path for one)
 #   make notebooks-busy  run the notebooks in full mode under nbval, cores kept busy
 #   make nav         rewrite the navigation cells of the notebooks
+#   make course-map  rewrite the course's tables and counts from lessons/course.toml
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
 #   make clean       remove .venv and every cache
@@ -60,10 +61,10 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lint test multi-python notebooks notebooks-busy nav check starters check-starters clean
+.PHONY: help lab lint test multi-python notebooks notebooks-busy nav course-map check starters check-starters clean
 
 help:
-	@sed -n '3,12s/^# //p' Makefile
+	@sed -n '3,13s/^# //p' Makefile
 
 # ---------------------------------------------------------------- set-up
 
@@ -160,6 +161,12 @@ notebooks-busy: $(TEST_STAMP)
 
 nav: $(TEST_STAMP)
 	$(PY) tools/nav.py
+
+# The course map: README, lessons/README.md, notebook 00 and the instructor
+# notes list the course from lessons/course.toml (tests/test_course_map.py
+# fails when they drift).
+course-map: $(TEST_STAMP)
+	$(PY) tools/course_map.py
 
 # ---- exercises: tools/make_starters.py belongs to the lessons (see lessons/).
 # `make check EX=01` runs one exercise's checks on the student's starter.py; EX
