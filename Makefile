@@ -10,6 +10,7 @@
 #   make course-map  rewrite the course's tables and counts from lessons/course.toml
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
+#   make release     the students' copy, without solutions: build/student/ and a tarball
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -61,10 +62,10 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup starters check-starters clean
+.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release starters check-starters clean
 
 help:
-	@sed -n '3,13s/^# //p' Makefile
+	@sed -n '3,14s/^# //p' Makefile
 
 # ---------------------------------------------------------------- set-up
 
@@ -218,6 +219,12 @@ starters: $(TEST_STAMP)
 check-starters: $(TEST_STAMP)
 	$(PY) tools/make_starters.py --check
 # ---- end of exercises
+
+# The students' copy: tools/release.py leaves out solutions, wrong variants and
+# the instructor's files, then proves no solution text is left (exit 1 if any).
+# Standard library only: no .venv needed.
+release:
+	$(PYTHON) tools/release.py
 
 clean:
 	rm -rf $(VENV) $(TOOLS_VENV) .venv-py3.* .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info
