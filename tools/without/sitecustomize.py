@@ -1,7 +1,7 @@
 """Make this Python look like a system that lacks some of what the course uses.
 
 Imported at start-up by every Python that has this folder on PYTHONPATH
-(tests/test_without_features.py puts it there for the notebooks' kernels and
+(tools/without_features.py puts it there for the notebooks' kernels and
 the exercise checks, and their child processes inherit it). Which features
 disappear is NETSERV_WITHOUT, a comma-separated list (default: all of them):
 
@@ -13,7 +13,8 @@ disappear is NETSERV_WITHOUT, a comma-separated list (default: all of them):
 * ``loopback2``: binding a socket to a loopback address other than
   127.0.0.1 fails with EADDRNOTAVAIL, as on macOS without an alias.
 
-Nothing else changes: what remains behaves as on Linux.
+Nothing else changes: what remains behaves as on Linux (psutil is imported
+first, as it works on the systems imitated).
 """
 
 import ctypes
@@ -31,6 +32,12 @@ if "fork" in WITHOUT and hasattr(os, "fork"):
     multiprocessing.set_start_method("spawn", force=True)
 
 if "af_unix" in WITHOUT and hasattr(socket, "AF_UNIX"):
+    # psutil (used by Jupyter's kernel to stop its children) reads AF_UNIX when
+    # imported on Linux, never on Windows: import it while it is still there.
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        pass
     del socket.AF_UNIX
 
     def _socketpair_over_loopback(family: int = socket.AF_INET, type: int = socket.SOCK_STREAM,
