@@ -62,7 +62,7 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release starters check-starters clean
+.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean
 
 help:
 	@sed -n '3,14s/^# //p' Makefile
@@ -219,6 +219,13 @@ starters: $(TEST_STAMP)
 check-starters: $(TEST_STAMP)
 	$(PY) tools/make_starters.py --check
 # ---- end of exercises
+
+# The course as on a system without fork(), AF_UNIX, glibc's mallopt() or
+# 127.0.0.2 (tools/without_features.py): every notebook and exercise, or the
+# paths in WITHOUT_PATHS. make test runs a quick subset (tests/test_without_features.py).
+without-features: export JUPYTER_PLATFORM_DIRS = 1
+without-features: $(TEST_STAMP)
+	$(PY) tools/without_features.py $(WITHOUT_PATHS)
 
 # The students' copy: tools/release.py leaves out solutions, wrong variants and
 # the instructor's files, then proves no solution text is left (exit 1 if any).
