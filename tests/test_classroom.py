@@ -142,3 +142,29 @@ def test_cffconvert_can_fail(tmp_path: pathlib.Path) -> None:
     broken.write_text((ROOT / "CITATION.cff").read_text(encoding="utf-8")
                       .replace("license: MIT", "license: 42"), encoding="utf-8")
     assert run(tool("cffconvert"), "--validate", "-i", broken).returncode != 0
+
+
+# ------------------------------------------------------------------ the repository stands alone
+
+#: Names of documents that live outside the repository (split so that this file
+#: does not name them itself).
+OUTSIDE = ("../" + "shared", "DESIGN" + ".md", "STYLE" + ".md")
+
+
+def test_no_file_points_outside_the_repository() -> None:
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True,
+                            timeout=60, check=False)
+    if listed.returncode != 0:
+        pytest.skip("not a git work tree: the files to read are git's list")
+    found = []
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        path = ROOT / name
+        if not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        found += [f"{name}: {word}" for word in OUTSIDE if word in text]
+    assert not found, found
+    assert "docs/design.md" in (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
