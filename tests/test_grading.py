@@ -144,7 +144,9 @@ def test_the_points_table_lists_every_check() -> None:
     assert sorted(table) == NAMES, "lessons/grading.toml: one table per exercise"
     for directory in DIRS:
         assert list(table[directory.name]) == grade.check_functions(directory), (
-            f"lessons/grading.toml [{directory.name}]: list every check, in file order")
+            f"lessons/grading.toml [{directory.name}]: list every check, in file order "
+            "(python tools/grade.py --sync-points)")
+    assert grade.synced_points() == (ROOT / grade.POINTS).read_text(encoding="utf-8")
 
 
 def test_classroom_files_are_generated_from_the_points() -> None:

@@ -6,6 +6,7 @@
     python tools/grade.py --target solution        # the reference solutions (should be 100 %)
     python tools/grade.py --autograding            # rewrite .github/classroom/ from the points
     python tools/grade.py --autograding --check    # exit 1 if .github/classroom/ is stale
+    python tools/grade.py --sync-points            # list new checks in grading.toml, drop gone ones
 
 Theory of operation
 -------------------
@@ -216,6 +217,34 @@ def as_text(scores: list[Score]) -> str:
     return "\n".join(lines)
 
 
+def synced_points(root: pathlib.Path = ROOT) -> str:
+    """grading.toml with every check of every exercise listed, in file order.
+
+    Points already given are kept (and so are the comments after them); a new
+    check gets DEFAULT_POINTS; a check or an exercise that no longer exists is
+    dropped. The header comment (every line before the first table) is kept.
+    """
+    path = root / POINTS
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    header = old.split("\n[", 1)[0].rstrip("\n") if "[" in old else old.rstrip("\n")
+    lines = {}  # (exercise, check) -> its line as written
+    exercise = None
+    for line in old.splitlines():
+        table = re.match(r"^\[([\w.-]+)\]", line)
+        entry = re.match(r"^(test_\w+)\s*=", line)
+        if table:
+            exercise = table.group(1)
+        elif entry and exercise:
+            lines[exercise, entry.group(1)] = line
+    parts = [header] if header else []
+    for directory in exercise_dirs(root):
+        parts.append(f"[{directory.name}]")
+        parts += [lines.get((directory.name, check), f"{check} = {DEFAULT_POINTS}")
+                  for check in check_functions(directory)]
+        parts.append("")
+    return "\n".join(parts).replace("\n[", "\n\n[").replace("\n\n\n[", "\n\n[").rstrip() + "\n"
+
+
 # ------------------------------------------------------------------ GitHub Classroom
 
 def classroom_files(root: pathlib.Path = ROOT) -> dict[pathlib.Path, str]:
@@ -281,9 +310,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the score as JSON")
     parser.add_argument("--autograding", action="store_true",
                         help="write GitHub Classroom's files from the points table")
+    parser.add_argument("--sync-points", action="store_true",
+                        help="rewrite grading.toml so that it lists every check (new: "
+                             f"{DEFAULT_POINTS} point), keeping the points given")
     parser.add_argument("--check", action="store_true",
                         help="with --autograding: change nothing, exit 1 if they are stale")
     args = parser.parse_args(argv)
+    if args.sync_points:
+        (ROOT / POINTS).write_text(synced_points(), encoding="utf-8")
+        print(f"grade: {POINTS} lists every check; run --autograding next")
+        return 0
     if args.autograding:
         stale = []
         for relative, text in classroom_files().items():
