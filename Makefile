@@ -11,6 +11,7 @@
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
 #   make release     the students' copy, without solutions: build/student/ and a tarball
+#   make without-features  the course as on a system without fork, AF_UNIX, mallopt, 127.0.0.2
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -65,7 +66,7 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 .PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean
 
 help:
-	@sed -n '3,14s/^# //p' Makefile
+	@sed -n '3,15s/^# //p' Makefile
 
 # ---------------------------------------------------------------- set-up
 
