@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
+import pathlib
+import re
 import select
 import socket
 import socketserver
@@ -345,3 +348,27 @@ def test_http_1_0_keep_alive_is_answered_with_connection_keep_alive(value: bytes
 def test_http_1_1_keep_alive_needs_no_connection_header() -> None:
     status, headers, _, second = kept(HELLO)
     assert (status, headers.get("connection"), second) == (200, None, 200)
+
+
+# -- the rules, as the course states them ----------------------------------------------
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+FIRST_RULE = "1. One deadline for the whole head"
+
+
+def stated_rules(text: str) -> str:
+    """The numbered list of rules that starts with FIRST_RULE, up to the next empty line."""
+    start = text.index(FIRST_RULE)
+    return " ".join(text[start:text.index("\n\n", start)].split())
+
+
+def test_lesson_8_and_notebook_15_state_the_same_rules_as_the_module() -> None:
+    notebook = json.loads((ROOT / "notebooks" / "15_http_on_netserv.ipynb").read_text("utf-8"))
+    cells = ["".join(cell["source"]) for cell in notebook["cells"]
+             if cell["cell_type"] == "markdown"]
+    in_notebook = stated_rules(next(cell for cell in cells if FIRST_RULE in cell))
+    in_lesson = stated_rules((ROOT / "lessons" / "08_http_on_netserv.md").read_text("utf-8"))
+    assert in_lesson == in_notebook
+    numbers = re.findall(r"(?:^|\n)(\d+)\. ", tinyhttp.__doc__ or "")
+    assert numbers == [str(n) for n in range(1, 10)]  # the module's nine rules
+    assert re.findall(r"(?:^| )(\d)\. [A-Z`]", in_notebook) == numbers
