@@ -76,7 +76,9 @@ MAX_BODY = 1 << 20
 #: Empty lines ignored before a request line: RFC 9112 asks for at least one
 #: (a client may end a body with an extra CRLF); a stream of them is not HTTP.
 MAX_EMPTY_LINES = 4
-#: Seconds the head (and, separately, the body) may take.
+#: Seconds the head (and, separately, the body) may take: a slow mobile link
+#: sends a few kilobytes of head well within it, and a trickling client holds
+#: a thread for seconds, not for a deadline per header line (minutes).
 HEAD_DEADLINE = 10.0
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
