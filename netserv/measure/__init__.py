@@ -11,4 +11,5 @@
     plot.py        figures from saved results (latency vs load, CDFs)
     serve.py       a demo echo server in a process of its own (``python -m netserv serve``)
     bench.py       ``python -m netserv bench``: a server, the load generator, the figures
+    cli.py         what every command keeps: input checked first, one line on stderr, exit 2
 """
