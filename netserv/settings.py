@@ -113,12 +113,16 @@ def check_settings(obj: Any, *others: Any) -> None:
 
     Each may be an instance (its own values are read) or a class; others
     that are not classes or instances of one with settings (a handler
-    factory function) are skipped. Raises at the first value out of range.
+    factory function) are skipped, and so is a setting a class computes (a
+    property: its value exists only on an instance). Raises at the first
+    value out of range.
     """
     for target in (obj, *others):
         cls = target if isinstance(target, type) else type(target)
         for setting in declared_settings(cls):
-            setting.check(cls.__name__, getattr(target, setting.name))
+            value = getattr(target, setting.name)
+            if not isinstance(value, property):
+                setting.check(cls.__name__, value)
 
 
 def settings_table(classes: Iterable[type]) -> list[tuple[str, str, str]]:
