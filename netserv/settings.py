@@ -70,6 +70,8 @@ class Setting:
     def describe(self) -> str:
         """The allowed range in words: ``an int from 1 to 10000``, ``seconds > 0``."""
         kind = "an int" if self.integer else (self.unit or "a number")
+        if not self.integer and self.high is None:
+            kind = f"finite {self.unit or 'number'}"  # infinity is what None says
         low = self._number(self.low)
         if self.above:
             text = f"{kind} > {low}"

@@ -144,7 +144,8 @@ def test_a_setting_changed_on_the_instance_is_refused_when_a_loop_starts(call: s
     server = demo.make_server("select", "tcp")
     try:
         server.idle_timeout = 0
-        with pytest.raises(ValueError, match=r"idle_timeout must be None \(never\) or seconds > 0"):
+        with pytest.raises(ValueError,
+                           match=r"idle_timeout must be None \(never\) or finite seconds > 0"):
             getattr(server, call)()
         assert server.state is netserv.ServerState.READY
         server.idle_timeout = 1.0
