@@ -183,7 +183,7 @@ class BaseServer:
         def get_request(self) -> tuple[Any, Any]: ...
 
     def check_settings(self) -> None:
-        """Check the numeric settings of the server and of its handler class.
+        """Check the numeric settings of the server and its handler (netserv only).
 
         Raises ValueError (out of range) or TypeError (not a number) naming
         the first setting at fault, its allowed range and its value; see
