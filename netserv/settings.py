@@ -14,15 +14,17 @@ one its handler class has, with a message that names the setting, the
 allowed range and the value:
 
     ValueError: EventDrivenTCPServer.idle_timeout must be None (never) or
-    seconds > 0 (0 makes the loop scan without waiting), got 0
+    finite seconds > 0 (0 or less makes the loop scan its table without
+    waiting: a core at 100 %), got 0
 
 BaseServer calls it at construction (before anything is bound) and when a
 loop starts (serve_forever(), handle_request()), since a setting may be
 changed on the instance in between. :func:`settings_table` lists them all.
 
 A setting is a whole number (``integer``; bool is refused, as for the pool)
-or a real number (int or float, never NaN); ``none`` says what None means
-when None is allowed. Bounds are inclusive unless ``above`` (strictly
+or a real number (int or float, never NaN, and finite unless it has an
+upper bound: None is how a setting says "no limit"); ``none`` says what
+None means when None is allowed. Bounds are inclusive unless ``above`` (strictly
 greater). What this does NOT do: check a handler attribute set on the
 handler instance (in its own setup()), or any value not declared here.
 """
