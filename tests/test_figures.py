@@ -59,10 +59,12 @@ DPI = 100
 MIN_POINTS = 10.0
 #: Narrowest bar a request may have on screen, in pixels.
 MIN_PIXELS = 3.0
-#: Width in pixels of a notebook's output area in JupyterLab 4 at its default layout, as
-#: measured in headless Chromium at its default window (the notebook panel less the prompt
-#: column and the padding). A PNG at most this wide is shown at its own size; a wider one is
-#: scaled down to this width, and its text with it.
+#: Width in pixels of a notebook's output area in JupyterLab 4 at its default layout, in
+#: headless Chromium's default window: the width at which a review of the course read every
+#: figure (the notebook panel less the prompt column and the padding). A PNG at most this
+#: wide is shown at its own size; a wider one is scaled down to this width, and its text with
+#: it. A narrower window (a laptop with the file browser open) shows less: keep figures well
+#: inside it (the course's two-panel figures are 9 in, about 900 px, wide).
 OUTPUT_AREA_PX = 934
 NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
