@@ -35,7 +35,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 #: packages and run once, in .venv).
 CORE_TESTS = ("test_base", "test_lifecycle", "test_accepting", "test_tcp", "test_udp",
               "test_unix", "test_handlers", "test_threads", "test_forking", "test_pool",
-              "test_eventdriven", "test_compat", "test_all_servers", "test_faults")
+              "test_eventdriven", "test_compat", "test_all_servers", "test_faults",
+              "test_versions")
 
 #: Packages of the test extra that these tests need.
 NEEDED = ("pytest", "pytest-timeout")
