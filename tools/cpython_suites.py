@@ -1,6 +1,6 @@
 """Run CPython's own test suites with netserv in the place of socketserver.
 
-    python tools/cpython_suites.py                  # every suite, every 3.11-3.13 found
+    python tools/cpython_suites.py                  # every suite, every 3.11-3.15 found
     python tools/cpython_suites.py test_socketserver --python 3.12
 
 For each interpreter found (tools/interpreters.py; a missing one, or one
@@ -39,8 +39,10 @@ from interpreters import Interpreter, find_interpreters
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 #: The suites that exercise socketserver: directly, and through http.server,
-#: xmlrpc.server and wsgiref.simple_server, which are built on it.
-SUITES = ("test_socketserver", "test_httpservers", "test_xmlrpc", "test_wsgiref")
+#: xmlrpc.server (and its DocXMLRPCServer) and wsgiref.simple_server, which
+#: are built on it.
+SUITES = ("test_socketserver", "test_httpservers", "test_xmlrpc", "test_wsgiref",
+          "test_docxmlrpc")
 
 #: regrtest resources: the suites bind loopback servers ("network") and a few
 #: xmlrpc tests are marked slow ("walltime"). Nothing reaches beyond loopback.
