@@ -1,4 +1,4 @@
-"""Run netserv's server tests on every other CPython 3.11-3.13 on this machine.
+"""Run netserv's server tests on every other CPython 3.11-3.15 on this machine.
 
     python tools/multi_python.py              # each version found, except this one
     python tools/multi_python.py --python 3.13
@@ -24,6 +24,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 
 from interpreters import find_interpreters
@@ -92,14 +93,20 @@ def main() -> int:
             continue
         python = venv_python(version, interpreter.path)
         tests = [str(ROOT / "tests" / f"{name}.py") for name in CORE_TESTS]
-        done = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               *tests], cwd=ROOT, check=False,
-                              capture_output=True, text=True)
-        summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "no output"
+        # The output goes to a file, not a pipe: a process the tests leaked
+        # (a forked child) would hold a pipe open, and reading it would wait
+        # for that process instead of ending with pytest.
+        with tempfile.TemporaryFile("w+") as output:
+            done = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                   *tests], cwd=ROOT, check=False, stdout=output,
+                                  stderr=subprocess.STDOUT, text=True)
+            output.seek(0)
+            text = output.read().strip()
+        summary = text.splitlines()[-1] if text else "no output"
         print(f"python{version}: {'ok  ' if done.returncode == 0 else 'FAIL'} {summary}",
               flush=True)
         if done.returncode != 0:
-            print(done.stdout[-5000:] + done.stderr[-2000:])
+            print(text[-7000:])
             ok = False
     return 0 if ok else 1
 
