@@ -29,7 +29,7 @@ before the census, so that an unclosed socket held in a reference cycle
 warns inside the test that leaked it.
 
 The one warning expected by name: a test of a forking model (ForkingMixIn,
-pre-fork: a parameter that names one) forks from a process that runs other
+pre-fork: its name or a parameter says so) forks from a process that runs other
 threads (the serve loop's, pytest's), which Python 3.12+ warns about and 3.15
 raises under "error" (support.expects_fork_with_threads_warning). Those tests,
 and only for that message, get a filter mark; tests/test_forking.py checks
@@ -99,10 +99,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _forks(item: pytest.Item) -> bool:
-    """Whether a parameter of the test names a forking model or server class."""
+    """Whether the test's name, or one of its parameters, names forking (a
+    forking model or server class)."""
     callspec = getattr(item, "callspec", None)
     params = callspec.params.values() if callspec is not None else ()
-    return any("fork" in str(getattr(value, "__name__", value)).lower() for value in params)
+    names = [getattr(item, "originalname", item.name)]
+    names += [str(getattr(value, "__name__", value)) for value in params]
+    return any("fork" in name.lower() for name in names)
 
 
 # -- judging the census ----------------------------------------------------
