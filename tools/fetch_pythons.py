@@ -82,6 +82,9 @@ SID_LIBRARIES = ("libc6", "libgcc-s1", "libssl3t64", "libffi8", "zlib1g", "libex
                  "media-types", "netbase", "tzdata", "python3-pip-whl",
                  "python3-setuptools-whl")
 
+#: The host's apt configuration: only read, for its mirror and keyring.
+HOST_APT = pathlib.Path("/etc/apt")
+
 #: The host's Debian keyring, used when its sources name none.
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 
@@ -119,15 +122,16 @@ def wrapper_path(version: str) -> pathlib.Path:
     return PYTHONS / version / "bin" / f"python{version}"
 
 
-def debian_mirror() -> tuple[str, str]:
+def debian_mirror(etc: pathlib.Path = HOST_APT) -> tuple[str, str]:
     """(URI, keyring) of the Debian archive the host's apt already uses.
 
-    Read from the one-line (sources.list) and deb822 (*.sources) formats; a
-    URI that ends in ``/debian`` is the main archive (not -security).
+    Read (never written) from the one-line (sources.list) and deb822
+    (*.sources) formats in ``etc``; a URI that ends in ``/debian`` is the
+    main archive (not -security).
     """
-    files = [pathlib.Path("/etc/apt/sources.list"),
-             *sorted(pathlib.Path("/etc/apt/sources.list.d").glob("*.list")),
-             *sorted(pathlib.Path("/etc/apt/sources.list.d").glob("*.sources"))]
+    files = [etc / "sources.list",
+             *sorted((etc / "sources.list.d").glob("*.list")),
+             *sorted((etc / "sources.list.d").glob("*.sources"))]
     for file in files:
         try:
             text = file.read_text()
