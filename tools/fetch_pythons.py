@@ -196,7 +196,9 @@ def download(work: pathlib.Path) -> list[pathlib.Path]:
     (apt_dir / "status").touch()
     (apt_dir / "sources.list").write_text(f"deb [signed-by={keyring}] {uri} {SUITE} main\n")
     options = apt_options(apt_dir)
-    run(["apt-get", *options, "update"], f"apt-get update ({SUITE})")
+    # --error-on=any: a list that could not be fetched fails the update here
+    # (by default apt-get warns and exits 0, and the download fails later).
+    run(["apt-get", *options, "update", "--error-on=any"], f"apt-get update ({SUITE})")
     debs = work / "debs"
     debs.mkdir(exist_ok=True)
     run(["apt-get", *options, "download", *packages()], "apt-get download", cwd=debs)
