@@ -39,7 +39,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CORE_TESTS = ("test_base", "test_lifecycle", "test_accepting", "test_tcp", "test_udp",
               "test_unix", "test_handlers", "test_threads", "test_forking", "test_pool",
               "test_eventdriven", "test_compat", "test_all_servers", "test_faults",
-              "test_versions")
+              "test_prefork", "test_versions")
 
 #: Versions whose tests run at once. The server tests wait far more than they
 #: compute (a run on one version uses about a fifth of one core), so two
