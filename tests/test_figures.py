@@ -71,14 +71,8 @@ NOTEBOOK_PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 #: Notebooks whose committed figures are known to break a rule below, and why: each is
 #: reported as an expected failure (and as XPASS in the summary once it is fixed; then take
 #: it out of here) until it is re-drawn and re-executed.
-KNOWN_SCALED = {
-    "05_request_handlers": "cell 19's figure is 10 in wide (990 px)",
-    "08_threading": "cells 24 and 29 draw 10-in figures (990 px)",
-    "10_thread_pool": "cells 13 and 20 draw figures of 1,090 and 1,190 px",
-}
+KNOWN_SCALED: dict[str, str] = {}
 KNOWN_ENCODINGS = {
-    "05_request_handlers": "cell 19 draws its bars on a log axis",
-    "11_event_driven": "cell 35 colours its bars with a list and no legend",
     "15_http_on_netserv": "cell 22 draws its bars on a log axis",
 }
 

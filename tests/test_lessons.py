@@ -185,10 +185,9 @@ NEXT_LINK = re.compile(r"\bNext: \[lesson (?P<number>\d+)\b[^]]*\]\((?P<page>\d\
 #: Pages known to disagree with the map, and how: expected failures (XPASS in the summary once
 #: fixed; then take them out of here).
 KNOWN_PREREQUISITES = {
-    "07_prefork_and_the_gil.md": "requires lessons 4 and 6; the map says 4",
     "08_http_on_netserv.md": "requires lessons 3, 5 and 6; the map says 3",
 }
-KNOWN_NO_NEXT = {"07_prefork_and_the_gil.md": "has no 'Next' link"}
+KNOWN_NO_NEXT: dict[str, str] = {}
 
 
 def page_params(known: dict[str, str]) -> list[object]:
