@@ -238,6 +238,9 @@ if hasattr(os, "fork"):
         def _open_listeners(self) -> None:
             """reuse_port: a listening socket per slot, on the server's port; the
             first slot's is the server's own socket."""
+            if not self.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT):
+                raise ValueError(f"{type(self).__name__}.reuse_port was set after the socket "
+                                 f"was bound without SO_REUSEPORT: set it on the class")
             for slot in self._slots:
                 if slot.index == 0:
                     slot.listener = self.socket

@@ -619,3 +619,12 @@ def test_reuse_port_is_refused_where_the_kernel_cannot_spread_connections() -> N
     cls = type("Unix", (prefork.PreForkUnixStreamServer,), {"reuse_port": True})
     with pytest.raises(ValueError, match=r"Unix\.reuse_port needs an AF_INET or AF_INET6"):
         demo.bind(cls, "unix", SocketEcho)
+
+
+@needs_reuseport
+def test_reuse_port_set_after_binding_is_refused_when_serving_starts() -> None:
+    server = make()
+    server.reuse_port = True  # too late: the socket was bound without SO_REUSEPORT
+    with support.closing(server), pytest.raises(ValueError, match="reuse_port was set after"):
+        server.serve_forever()
+    assert server.worker_pids == []
