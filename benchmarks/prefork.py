@@ -176,10 +176,12 @@ def server_classes(workload: str) -> dict[str, type]:
 # -- one round -----------------------------------------------------------------
 
 def one_round(cls: type, handler: type, clients: int, seconds: float, total: int = 0,
-              observe: Any = None) -> float:
+              observe: Any = None, details: dict[str, Any] | None = None) -> float:
     """Serve with ``cls`` while the client process runs (``seconds``, or until
     ``total`` connections if not 0); return requests per second. ``observe``,
-    if given, is called with the server just before and just after the clients."""
+    if given, is called with the server just before and just after the clients;
+    ``details``, if given, receives the client's counts ("done", "errors", and
+    "elapsed": the seconds its clients ran, without its start-up)."""
     server = cls(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     try:
@@ -199,6 +201,8 @@ def one_round(cls: type, handler: type, clients: int, seconds: float, total: int
         if observe:
             observe(server)
         result = json.loads(out.stdout)
+        if details is not None:
+            details.update(result)
         if result["errors"]:
             print(f"  ({cls.__name__}: {result['errors']} failed connections)", file=sys.stderr)
         return float(result["done"] / result["elapsed"])
