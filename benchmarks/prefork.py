@@ -499,14 +499,14 @@ def print_balance(rounds: int) -> None:
                   f" woken {_ints(medians['woken']):<23} accept() tries"
                   f" {_ints(medians['attempts']):<19} EAGAIN {_ints(medians['eagain'])}")
     print(f"a worker dies (SIGKILL) with {QUEUED}+ connections queued behind busy workers: "
-          f"medians of {rounds} rounds")
+          f"counts of {rounds} rounds added up")
     for reuse_port in (False, True):
         ends = [death_round(reuse_port) for _ in range(rounds)]
         print(f"  {'reuse_port' if reuse_port else 'shared socket':<14}",
-              "  ".join(f"{key} {statistics.median(e[key] for e in ends):g}" for key in ends[0]))
+              "  ".join(f"{key} {sum(e[key] for e in ends)}" for key in ends[0]))
     ends = [closed_listener_round() for _ in range(rounds)]
     print(f"  {'no netserv: a SO_REUSEPORT socket closed with its queue':<14}",
-          "  ".join(f"{key} {statistics.median(e[key] for e in ends):g}" for key in ends[0]),
+          "  ".join(f"{key} {sum(e[key] for e in ends)}" for key in ends[0]),
           f"(tcp_migrate_req: {migrate_setting()})")
 
 
