@@ -55,7 +55,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import os
 import selectors
 import signal
@@ -64,9 +63,10 @@ import sys
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .prefork_worker import WORKER_FAILED, WorkerProcess
+from .settings import Setting
 from .tcp import TCPServer
 
 __all__: list[str] = []
@@ -84,15 +84,6 @@ _POLL_MAX = 0.05
 #: machine uses (gunicorn suggests 2 x cores + 1 workers); a larger number is
 #: a mistake that would fork or start threads until the system refuses.
 MAX_WORKERS = MAX_THREADS_PER_WORKER = 1024
-#: The numeric settings: name -> (lowest, highest or None, whole number, why).
-#: (The message has the same form as every other numeric setting's.)
-_SETTINGS: dict[str, tuple[int, int | None, bool, str]] = {
-    "workers": (1, MAX_WORKERS, True, "processes that accept"),
-    "threads_per_worker": (1, MAX_THREADS_PER_WORKER, True, "threads that accept"),
-    "graceful_timeout": (0, None, False, "a stop waits for it"),
-    "restart_backoff": (0, None, False, "a crashing worker's restart waits for it"),
-    "restart_backoff_max": (0, None, False, "a crashing worker's restart waits for it"),
-}
 
 
 @dataclasses.dataclass
@@ -116,40 +107,14 @@ else:
     _Server = object
 
 
-def check_settings(server: Any) -> None:
-    """Raise TypeError or ValueError naming the first setting out of its range
-    (the setting, the range, the value), and for a reuse_port that the
-    platform or the socket family cannot give."""
-    owner = type(server).__name__
-    for name, (low, high, integer, why) in _SETTINGS.items():
-        value = getattr(server, name)
-        kind = "an int" if integer else "seconds"
-        where = f"{owner}.{name} must be {kind} " + (f">= {low}" if high is None
-                                                      else f"from {low} to {high}")
-        if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
-            raise TypeError(f"{where}, got {type(value).__name__} {value!r}")
-        if not (low <= value <= (math.inf if high is None else high) and math.isfinite(value)):
-            raise ValueError(f"{where} ({why}), got {value!r}")
-    if server.restart_backoff_max < server.restart_backoff:
-        raise ValueError(f"{owner}.restart_backoff_max must be >= restart_backoff "
-                         f"({server.restart_backoff}), got {server.restart_backoff_max!r}")
-    if server.reuse_port and not hasattr(socket, "SO_REUSEPORT"):
-        raise ValueError(f"{owner}.reuse_port needs SO_REUSEPORT, which this platform "
-                         f"({sys.platform}) lacks: use the shared socket (reuse_port = False)")
-    if server.reuse_port and server.address_family not in (socket.AF_INET, socket.AF_INET6):
-        raise ValueError(f"{owner}.reuse_port needs an AF_INET or AF_INET6 socket (the "
-                         f"kernel spreads connections of those families only), not "
-                         f"{socket.AddressFamily(server.address_family).name}")
-
-
 if hasattr(os, "fork"):
     __all__ += ["PreForkMixIn", "PreForkTCPServer"]
 
     class PreForkMixIn(_Server):
         """Mix-in that serves requests in pre-forked worker processes. List it first.
 
-        Class variables (checked by the constructor and again when serving
-        starts: ValueError naming the setting and its range):
+        Class variables (numeric_settings: checked by the constructor and
+        when a loop starts, with a message naming the setting and its range):
 
         - workers (2, 1 to MAX_WORKERS): worker processes started when
           serve_forever() starts
@@ -199,10 +164,36 @@ if hasattr(os, "fork"):
         # The loop's thread and server_close()'s may reap at the same time.
         _reap_lock = threading.RLock()  # one per server once serving starts
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            """Check the settings, then construct (and bind) the server."""
-            check_settings(self)
-            super().__init__(*args, **kwargs)
+        numeric_settings: tuple[Setting, ...] = (
+            Setting("workers", 1, MAX_WORKERS, integer=True,
+                    why="0 would serve nobody; each is a process forked at once"),
+            Setting("threads_per_worker", 1, MAX_THREADS_PER_WORKER, integer=True,
+                    why="0 would serve nobody; each is a thread started at once"),
+            Setting("graceful_timeout", 0, unit="seconds",
+                    why="a stopping worker's requests get this long to finish"),
+            Setting("restart_backoff", 0, unit="seconds",
+                    why="the first delay before restarting a crashing worker"),
+            Setting("restart_backoff_max", 0, unit="seconds",
+                    why="the longest delay before restarting a crashing worker"),
+        )
+
+        def check_settings(self) -> None:
+            """The numeric settings (see BaseServer), then what they imply together:
+            restart_backoff_max >= restart_backoff; a reuse_port that the platform
+            and the socket family can give (ValueError otherwise)."""
+            super().check_settings()
+            name = type(self).__name__
+            if self.restart_backoff_max < self.restart_backoff:
+                raise ValueError(f"{name}.restart_backoff_max must be >= restart_backoff "
+                                 f"({self.restart_backoff}), got {self.restart_backoff_max!r}")
+            if self.reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+                raise ValueError(f"{name}.reuse_port needs SO_REUSEPORT, which this platform "
+                                 f"({sys.platform}) lacks: use the shared socket "
+                                 f"(reuse_port = False)")
+            if self.reuse_port and self.address_family not in (socket.AF_INET, socket.AF_INET6):
+                raise ValueError(f"{name}.reuse_port needs an AF_INET or AF_INET6 socket (the "
+                                 f"kernel spreads connections of those families only), not "
+                                 f"{socket.AddressFamily(self.address_family).name}")
 
         def server_bind(self) -> None:
             """With reuse_port, let the workers' sockets share the port (SO_REUSEPORT)."""
@@ -225,7 +216,6 @@ if hasattr(os, "fork"):
             if not self._in_loop_thread():
                 super()._loop_start(selector)
                 return
-            check_settings(self)  # they may have changed since construction
             self._reap_lock = threading.RLock()
             self._selector = selector
             self._slots = tuple(_Slot(index) for index in range(self.workers))

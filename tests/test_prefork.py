@@ -311,12 +311,14 @@ def test_handle_request_serves_one_request_here_without_workers() -> None:
     ("workers", 10**6, ValueError, r"\.workers must be an int from 1 to 1024 .* got 1000000$"),
     ("workers", 2.0, TypeError, r"\.workers must be an int from 1 to 1024, got float 2.0$"),
     ("threads_per_worker", 0, ValueError, r"\.threads_per_worker must be an int from 1 to 1024"),
-    ("graceful_timeout", -1, ValueError, r"\.graceful_timeout must be seconds >= 0 .* got -1$"),
+    ("graceful_timeout", -1, ValueError,
+     r"\.graceful_timeout must be finite seconds >= 0 .* got -1$"),
     ("graceful_timeout", float("inf"), ValueError, r"\.graceful_timeout must be .* got inf$"),
     ("restart_backoff", float("nan"), ValueError, r"\.restart_backoff must be .* got nan$"),
     ("restart_backoff_max", 0.01, ValueError,
      r"\.restart_backoff_max must be >= restart_backoff \(0.1\), got 0.01$"),
-    ("graceful_timeout", "5", TypeError, r"\.graceful_timeout must be seconds >= 0, got str '5'$"),
+    ("graceful_timeout", "5", TypeError,
+     r"\.graceful_timeout must be finite seconds >= 0, got str '5'$"),
 ])
 def test_bad_settings_are_refused_naming_the_setting_and_its_range(
         setting: str, value: Any, error: type[Exception], message: str) -> None:
