@@ -630,3 +630,14 @@ def test_reuse_port_set_after_binding_is_refused_when_serving_starts() -> None:
     with support.closing(server), pytest.raises(ValueError, match="reuse_port was set after"):
         server.serve_forever()
     assert server.worker_pids == []
+
+
+def test_every_waiting_worker_woken_still_serves_each_connection_once() -> None:
+    """exclusive_wakeup = False (the thundering herd, for measuring it): the
+    workers that lose the race find nothing to accept and wait again."""
+    server = make(workers=3, exclusive_wakeup=False)
+    with serving(server):
+        replies = [ask(server, b"line %d\n" % n) for n in range(SOME_REQUESTS)]
+        workers = set(server.worker_pids)
+    assert [echoed for _, echoed in replies] == [b"line %d\n" % n for n in range(SOME_REQUESTS)]
+    assert {pid for pid, _ in replies} <= workers
