@@ -182,9 +182,8 @@ def handshakes(ca: CourseCA, certfile: str, count: int) -> None:
             continue
         server = Server(model, certfile)
         try:
-            port = server.port
             rate, server_ms, client_ms = measure(
-                server, count, lambda: one_request(port, context))
+                server, count, lambda port=server.port: one_request(port, context))
         finally:
             server.stop()
         note = {"prefork": "  (workers' CPU not counted: they outlive the run)",
