@@ -30,7 +30,8 @@ left (or to ``timeout``, if that is shorter), then puts ``timeout`` back, so
 writes keep the standard behaviour. When the time is up the read raises
 RequestDeadlineExceeded (a TimeoutError); if handle() lets it through, the
 handler reports it in one line on stderr, not a traceback, and the server
-closes the connection as after any request.
+closes the connection as after any request. ``rfile.one_deadline()`` puts
+several read calls (the lines of a head) under one deadline.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ import sys
 import time
 from collections.abc import Iterator
 from typing import Any
+
+from .settings import MAX_BUFFER_SIZE, Setting
 
 # A buffer argument (bytes, bytearray, memoryview, array...) is typed Any: its
 # protocol type lives in typeshed's _typeshed, which is not a module one can
@@ -107,6 +110,10 @@ class StreamRequestHandler(BaseRequestHandler):
 
     finish() flushes wfile (ignoring a socket error: the client may be gone)
     and closes both files; closing them does not close the socket.
+
+    The numeric class variables are checked by the server that uses the
+    handler class, at construction and when its loop starts (see
+    numeric_settings and netserv.settings), not by the handler itself.
     """
 
     rbufsize = -1
@@ -114,6 +121,17 @@ class StreamRequestHandler(BaseRequestHandler):
     timeout: float | None = None
     disable_nagle_algorithm = False
     request_deadline: float | None = None
+    #: Checked by the server at construction and when its loop starts (netserv.settings).
+    numeric_settings: tuple[Setting, ...] = (
+        Setting("rbufsize", -1, MAX_BUFFER_SIZE, integer=True,
+                why="-1 is io's default size, 0 unbuffered; the buffer is allocated whole"),
+        Setting("wbufsize", -1, MAX_BUFFER_SIZE, integer=True,
+                why="0 sends each write at once, -1 is io's default size"),
+        Setting("timeout", 0, above=True, unit="seconds", none="reads wait forever",
+                why="0 makes the socket non-blocking: a read with no data fails at once"),
+        Setting("request_deadline", 0, above=True, unit="seconds", none="no deadline",
+                why="0 or less fails every read at once"),
+    )
 
     def __init__(self, request: Any, client_address: Any, server: Any) -> None:
         try:
@@ -224,6 +242,21 @@ class DeadlineReader(io.BufferedReader):
             yield
         finally:
             self._clock.deadline = None
+
+    def one_deadline(self) -> contextlib.AbstractContextManager[None]:
+        """A ``with`` block whose read calls all share one deadline, ``seconds``
+        from the block's start.
+
+        For a message read in several calls, such as an HTTP head (a request
+        line, then one readline() per header): without it each call has a
+        deadline of its own, so a client that sends every line just in time
+        holds the reader for as many deadlines as there are lines. Inside the
+        block, a read that would end past the shared deadline raises
+        RequestDeadlineExceeded; a read served from the buffer never does.
+        A block inside a block runs on the outer one's clock. It does not
+        bound the code between the reads, only the waiting in them.
+        """
+        return self._timed()
 
     def readline(self, size: int | None = -1, /) -> bytes:
         with self._timed():
