@@ -13,7 +13,9 @@ the accept loop. The pipeline then hands the connection on as usual, and
 TCPServer.finish_request(), in the request's own thread or process, runs the
 handshake within ``handshake_timeout`` before it makes the handler. The
 handler's ``self.request`` is the ssl.SSLSocket: read and write it as any
-socket.
+socket. A TCP connection gets TCP_NODELAY: TLS writes its session tickets
+and the first reply as separate segments, and Nagle's algorithm would hold
+the reply until the client's delayed ACK (40 ms per new connection).
 
 :class:`TLSEventDrivenMixIn` serves TLS on the event-driven model, where
 nothing may block. An accepted connection joins the table at once (its row
