@@ -27,6 +27,8 @@ first, flat in this folder:
     events.py       its Connection records and EventHandler, LineHandler
     versions.py     what changed between Python releases (backlog, SO_REUSEPORT, __version__)
     prefork.py      PreForkMixIn: worker processes that accept for themselves, a supervisor
+    handshake.py    the TLS handshake: accept plain, handshake where the request runs, a deadline
+    tls.py          TLSMixIn, TLSEventDrivenMixIn: TLS on every model, TLS* servers
 
 Beside them, in subpackages of their own that the servers never import:
 

@@ -114,6 +114,12 @@ class EventDrivenMixIn(_Host):
     ``timeout``); state_table(); for handlers and overriding: send(),
     finish_connection(), close_connection(), pause_reading(),
     resume_reading(), close_idle_connections().
+
+    Protected hooks for a mix-in that changes how bytes move (netserv.tls),
+    called in the loop's thread: _recv(sock) -> bytes | None (None: nothing
+    after all), _send_some(sock, data) -> int, _connection_ready(conn) (make
+    the handler, connection_made()), _read_ready(conn), and _watch(conn,
+    events=None) (tell the running selector what to wait for).
     """
 
     idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
@@ -212,14 +218,29 @@ class EventDrivenMixIn(_Host):
         """handle_request() waits ``timeout``: the socket is non-blocking by design."""
         return self.timeout
 
-    def _read_ready(self, conn: Connection) -> None:
-        """recv() once and hand the bytes to the handler."""
+    def _recv(self, sock: socket.socket) -> bytes | None:
+        """One recv() from a ready socket; None if it had nothing after all.
+        OSError: the peer is gone."""
         try:
-            data = conn.sock.recv(self.recv_size)
+            return sock.recv(self.recv_size)
         except (BlockingIOError, InterruptedError):
-            return  # woken up for nothing: the data went elsewhere
+            return None  # woken up for nothing: the data went elsewhere
+
+    def _send_some(self, sock: socket.socket, data: bytes | bytearray) -> int:
+        """One send(): the bytes the kernel took (0 if none). OSError: the peer is gone."""
+        try:
+            return sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+
+    def _read_ready(self, conn: Connection) -> None:
+        """Read once and hand the bytes to the handler."""
+        try:
+            data = self._recv(conn.sock)
         except OSError as exc:  # ECONNRESET and its kin: the peer is gone
             self.close_connection(conn, exc)
+            return
+        if data is None:
             return
         conn.last_active = self._now
         handler = conn.handler
@@ -243,9 +264,7 @@ class EventDrivenMixIn(_Host):
         if not outbuf:
             return
         try:
-            sent = conn.sock.send(outbuf)
-        except (BlockingIOError, InterruptedError):
-            return
+            sent = self._send_some(conn.sock, outbuf)
         except OSError as exc:  # EPIPE, ECONNRESET: the peer is gone
             self.close_connection(conn, exc)
             return
@@ -264,10 +283,12 @@ class EventDrivenMixIn(_Host):
         else:
             self._watch(conn)
 
-    def _watch(self, conn: Connection) -> None:
+    def _watch(self, conn: Connection, events: int | None = None) -> None:
         """Tell the running loop's selector (if any: the next loop's
-        _loop_start() registers each connection) which events matter now."""
-        events = conn.events()
+        _loop_start() registers each connection) which events matter now
+        (``events``, by default conn.events())."""
+        if events is None:
+            events = conn.events()
         if events and self._selector is not None:
             self._selector.modify(conn.sock, events, conn)
 
@@ -282,14 +303,18 @@ class EventDrivenMixIn(_Host):
         """
         request.setblocking(False)
         conn = Connection(request, client_address, self._now)
-        handler = conn.handler = self.RequestHandlerClass(conn, self)
         self.connections[conn.fd] = conn
         if self._selector is not None:
             self._selector.register(request, EVENT_READ, conn)
+        self._connection_ready(conn)
+
+    def _connection_ready(self, conn: Connection) -> None:
+        """conn is in the table and watched: make its handler, call connection_made()."""
+        handler = conn.handler = self.RequestHandlerClass(conn, self)
         try:
             handler.connection_made()
         except Exception as exc:
-            self.handle_error(request, client_address)
+            self.handle_error(conn.sock, conn.address)
             self.close_connection(conn, exc)
         except BaseException:
             self.close_connection(conn)
@@ -308,9 +333,7 @@ class EventDrivenMixIn(_Host):
             conn.outbuf += data  # keep the order: behind what is pending
         else:
             try:
-                sent = conn.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
+                sent = self._send_some(conn.sock, data)
             except OSError as exc:  # EPIPE, ECONNRESET: the peer is gone
                 self.close_connection(conn, exc)
                 return

@@ -13,14 +13,31 @@ client sees end-of-file) before ``close_request()`` closes it.
 ``server_address`` is replaced by the address actually bound, so binding to
 port 0 lets the kernel choose a free port: read it back from
 ``server.server_address``.
+
+TLS (netserv only, see netserv.handshake): if ``server_activate()`` wrapped
+the listening socket with an SSLContext (the standard recipe, and 3.14's
+http.server.HTTPSServer), ``get_request()`` still accepts *plain* and wraps
+the connection without reading from it, and ``finish_request()`` performs the
+handshake in the request's own thread or process, within
+``handshake_timeout``. A failed handshake is one line through
+``handle_handshake_error()``. The loop never waits for a client's ClientHello.
 """
 
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 from .base import BaseServer
+from .handshake import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    accept_plain,
+    handshake,
+    handshake_failure,
+    handshake_pending,
+    is_tls_listener,
+)
 from .settings import Setting
 from .versions import REQUEST_QUEUE_SIZE, reuse_port_applies
 
@@ -51,6 +68,9 @@ class TCPServer(BaseServer):
     - fileno(), the listening socket's descriptor, for a selector
     - the request is the accepted socket; shutdown_request() sends FIN
       (shutdown(SHUT_WR)) before closing it.
+    - TLS (netserv only): handshake_timeout (10.0 s) and
+      handle_handshake_error(request, client_address, error); see the
+      module docstring.
     """
 
     address_family = socket.AF_INET
@@ -61,9 +81,13 @@ class TCPServer(BaseServer):
     allow_reuse_address = False
     # SO_REUSEPORT lets several sockets share one port (load spreading).
     allow_reuse_port = False
+    # The deadline of a TLS handshake in finish_request() (netserv only).
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
     numeric_settings: tuple[Setting, ...] = (
         Setting("request_queue_size", 0, MAX_REQUEST_QUEUE_SIZE, integer=True,
                 why="listen() takes a C int; a negative backlog means 0"),
+        Setting("handshake_timeout", 0, above=True, unit="seconds", none="no deadline",
+                why="0 would fail every TLS handshake before its first read"),
     )
 
     def __init__(self, server_address: Any, RequestHandlerClass: Any,
@@ -103,8 +127,40 @@ class TCPServer(BaseServer):
         return self.socket.fileno()
 
     def get_request(self) -> tuple[socket.socket, Any]:
-        """Accept one connection: (connected socket, client address)."""
+        """Accept one connection: (connected socket, client address).
+
+        On a listening socket wrapped for TLS, the connection is accepted
+        plain and wrapped without its handshake (netserv.handshake).
+        """
+        if is_tls_listener(self.socket):
+            return accept_plain(self.socket)  # type: ignore[arg-type]
         return self.socket.accept()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Finish one request; a TLS connection first completes its handshake.
+
+        The handshake runs here, in the request's thread or process, within
+        handshake_timeout. If it fails (OSError), handle_handshake_error()
+        reports it and the handler is never made; the pipeline then shuts
+        the request down as usual.
+        """
+        if handshake_pending(request):
+            try:
+                handshake(request, self.handshake_timeout)
+            except OSError as error:
+                self.handle_handshake_error(request, client_address, error)
+                return
+        super().finish_request(request, client_address)
+
+    def handle_handshake_error(self, request: Any, client_address: Any,
+                               error: OSError) -> None:
+        """A TLS handshake failed (netserv only). May be overridden.
+
+        Plain text sent to the TLS port, a refused protocol version, a client
+        that hung up or stayed silent past handshake_timeout: the default
+        prints one line to stderr (no traceback) and the server carries on.
+        """
+        print(handshake_failure(self, client_address, error), file=sys.stderr)
 
     def shutdown_request(self, request: socket.socket) -> None:
         """Half-close the connection so the client reads EOF, then close it."""

@@ -40,6 +40,7 @@ BASES_313 = {"ForkingUnixStreamServer": ["ForkingMixIn", "UnixStreamServer"],
 #: and its default keeps the standard behaviour.
 ADDITIONS = {"BaseServer": {"state", "stop_requested", "handle_accept_exhausted",
                             "accept_backoff", "numeric_settings", "check_settings"},
+             "TCPServer": {"handshake_timeout", "handle_handshake_error"},
              "ForkingMixIn": {"numeric_settings"},
              "UnixStreamServer": {"cleanup_socket"},
              "UnixDatagramServer": {"cleanup_socket"},
