@@ -9,6 +9,7 @@
 #   make nav         rewrite the navigation cells of the notebooks
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
+#   make mistake EX=NN FROM=copy.py NAME=name WHY="Wrong: ..."  keep a new wrong answer
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -60,7 +61,8 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lint test multi-python notebooks notebooks-busy nav check starters check-starters clean
+.PHONY: help lab lint test multi-python notebooks notebooks-busy nav check starters check-starters \
+	mistake mistakes clean
 
 help:
 	@sed -n '3,12s/^# //p' Makefile
@@ -187,6 +189,18 @@ starters: $(TEST_STAMP)
 
 check-starters: $(TEST_STAMP)
 	$(PY) tools/make_starters.py --check
+
+# A wrong answer seen in class, kept as a patch against the solution (wrong/NAME.patch):
+# edit a copy of solution.py, then e.g.
+#   make mistake EX=10 FROM=/tmp/mine.py NAME=reads_body_for_put_only WHY="Wrong: ..."
+# `make mistakes` converts whole-copy wrong/*.py (the older format) into patches.
+mistake: $(TEST_STAMP)
+	@if [ -z '$(EX)' ] || [ -z '$(FROM)' ] || [ -z '$(NAME)' ] || [ -z '$(WHY)' ]; then \
+		echo 'make mistake: say EX=NN FROM=edited_copy.py NAME=short_name WHY="Wrong: ..."'; exit 2; fi
+	$(PY) tools/mistakes.py new '$(EX)' '$(FROM)' '$(NAME)' '$(WHY)'
+
+mistakes: $(TEST_STAMP)
+	$(PY) tools/mistakes.py convert $(EX)
 # ---- end of exercises
 
 clean:
