@@ -258,3 +258,14 @@ def test_the_same_length_twice_is_one_length(exercise, serve):
                  + request("GET", "/keys/a"))
         assert raw.response()[0] == 201
         assert raw.response()[:3:2] == (200, b"blue")
+
+
+def test_a_body_cut_short_by_the_client_is_400_and_not_stored(exercise, serve):
+    with serve(exercise.make_server()) as server:
+        with Raw(server.server_address) as raw:
+            raw.send(b"PUT /keys/cut HTTP/1.1\r\nContent-Length: 10\r\n\r\nonly4")
+            raw.sock.shutdown(socket.SHUT_WR)  # the client gives up half-way through the body
+            refused(raw, 400, "a body shorter than its Content-Length")
+        with Raw(server.server_address) as raw:
+            raw.send(request("GET", "/keys/cut"))
+            assert raw.response()[0] == 404, "half a body must not be stored"
