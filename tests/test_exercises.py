@@ -10,11 +10,15 @@ lessons/exercises/exNN_name/ (new ones are covered as soon as they exist):
 * they fail when they test the unfinished starter, with *failures* (a check
   saw wrong behaviour), not *errors* (a starter that does not even import, a
   fixture that broke);
-* they fail, with failures, on every module in its ``wrong/`` folder: whole
-  copies of solution.py, each with one plausible mistake named in the first
-  line of its docstring. A wrong variant that passes means a check is too
-  lax. One failure is the proof, so these runs skip an exercise's remaining
-  checks after its first failure (see lessons/exercises/conftest.py);
+* they fail, with failures, on every mistake in its ``wrong/`` folder: each
+  ``NAME.patch`` there is a small diff against solution.py that makes one
+  plausible mistake, named in its header's first line (see tools/mistakes.py;
+  ``make mistake`` makes one from an edited copy of the solution). The proof
+  applies each patch to a temporary copy of the solution and tests that. A
+  wrong variant that passes means a check is too lax. One failure is the
+  proof, so these runs skip an exercise's remaining checks after its first
+  failure (see lessons/exercises/conftest.py). A whole-copy ``wrong/NAME.py``
+  (the older format; ``make mistakes`` converts it) is proven the same way;
 * the committed ``starter.py`` is what tools/make_starters.py generates.
 
 **Student work is never an input.** A student completes ``starter.py`` in
@@ -84,8 +88,9 @@ def exercise_dirs(root: pathlib.Path = EXERCISES) -> list[pathlib.Path]:
 
 
 def wrong_variants(directory: pathlib.Path) -> list[pathlib.Path]:
-    """The modules in *directory*/wrong/, in order (checkpoint copies excluded)."""
-    return sorted(path for path in (directory / "wrong").glob("*.py")
+    """The mistakes in *directory*/wrong/ (patches, or whole copies), in order."""
+    return sorted(path for pattern in ("*.patch", "*.py")
+                  for path in (directory / "wrong").glob(pattern)
                   if CHECKPOINTS not in path.parts and not path.name.startswith("_"))
 
 
@@ -95,17 +100,24 @@ WRONG = {directory.name: wrong_variants(directory) for directory in DIRS}
 VARIANTS = [(name, path) for name in FOUND for path in WRONG[name]]
 
 
-def load_make_starters() -> ModuleType:
-    """Import tools/make_starters.py by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("netserv_tools_make_starters",
-                                                  ROOT / "tools" / "make_starters.py")
+def load_tool(name: str) -> ModuleType:
+    """Import tools/<name>.py by path (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"netserv_tools_{name}",
+                                                  ROOT / "tools" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
+def load_make_starters() -> ModuleType:
+    """Import tools/make_starters.py by path (tools/ is not a package)."""
+    return load_tool("make_starters")
+
+
 make_starters = load_make_starters()
+mistakes = load_tool("mistakes")
 
 
 # -- running the checks on every target -------------------------------------------
@@ -138,7 +150,8 @@ def _targets(tmp: pathlib.Path) -> dict[str, dict[str, str]]:
                              encoding="utf-8")
         targets["starter"][directory.name] = str(generated)
         for index, variant in enumerate(WRONG[directory.name]):
-            targets.setdefault(f"wrong-{index}", {})[directory.name] = str(variant)
+            targets.setdefault(f"wrong-{index}", {})[directory.name] = str(
+                wrong_module(variant, tmp / "wrong" / directory.name))
     return targets
 
 
@@ -231,8 +244,22 @@ def test_no_check_outside_the_known_exercises(runs: dict[str, tuple[Outcomes, st
 
 # -- wrong variants ------------------------------------------------------------------
 
+def wrong_module(variant: pathlib.Path, folder: pathlib.Path) -> pathlib.Path:
+    """The module to test for *variant*: its patch applied to a copy of the solution."""
+    if variant.suffix != ".patch":
+        return variant
+    solution = variant.parent.parent / "solution.py"
+    folder.mkdir(parents=True, exist_ok=True)
+    module = folder / f"{variant.stem}.py"
+    module.write_text(mistakes.apply(solution.read_text(encoding="utf-8"),
+                                     variant.read_text(encoding="utf-8")), encoding="utf-8")
+    return module
+
+
 def mistake(path: pathlib.Path) -> str:
-    """The first line of a module's docstring ("" if none)."""
+    """The mistake a variant names: its patch header's first line, or docstring's."""
+    if path.suffix == ".patch":
+        return mistakes.mistake(path.read_text(encoding="utf-8"))
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     return docstring.strip().split("\n", 1)[0].strip()
 
@@ -246,14 +273,16 @@ def test_every_exercise_has_wrong_variants(name: str) -> None:
 
 @pytest.mark.parametrize("name, variant", VARIANTS,
                          ids=[f"{name}/{path.stem}" for name, path in VARIANTS])
-def test_wrong_variant_names_its_mistake(name: str, variant: pathlib.Path) -> None:
+def test_wrong_variant_names_its_mistake(name: str, variant: pathlib.Path,
+                                         tmp_path: pathlib.Path) -> None:
     solution = EXERCISES / name / "solution.py"
-    assert variant.read_text(encoding="utf-8") != solution.read_text(encoding="utf-8")
+    module = wrong_module(variant, tmp_path)  # a patch that no longer applies fails here
+    text = module.read_text(encoding="utf-8")
+    assert text != solution.read_text(encoding="utf-8")
+    compile(text, str(variant), "exec")
     said = mistake(variant)
-    assert said and said != mistake(solution), (
-        f"{name}/wrong/{variant.name}: the first line of its docstring must name the mistake")
-    assert "BEGIN SOLUTION" not in variant.read_text(encoding="utf-8"), (
-        "a wrong variant is a plain module: no solution markers")
+    assert said.startswith(mistakes.PREFIX) and len(said) > len(mistakes.PREFIX) + 5, (
+        f"{name}/wrong/{variant.name}: its first line must name the mistake: 'Wrong: ...'")
 
 
 # -- starters -------------------------------------------------------------------
@@ -413,3 +442,36 @@ def test_links_in_lessons_resolve(page: pathlib.Path) -> None:
         if not (page.parent / target.split("#", 1)[0]).exists():
             missing.append(target)
     assert not missing, f"{page.relative_to(ROOT)}: links to missing files: {missing}"
+
+
+# -- mistakes as patches (tools/mistakes.py) ------------------------------------------
+
+def test_a_mistake_is_made_from_an_edited_copy_and_applies_back(tmp_path: pathlib.Path) -> None:
+    solution = SOLUTION + "\n\ndef other():\n    return 1\n"
+    edited = solution.replace("return 42", "return 41")  # markers kept or not: the same patch
+    plain = "".join(line for line in edited.splitlines(keepends=True) if "SOLUTION" not in line)
+    patch = mistakes.make_patch(solution, edited, "Wrong: off by one.")
+    assert patch == mistakes.make_patch(solution, plain, "Wrong: off by one.")
+    assert mistakes.mistake(patch) == "Wrong: off by one."
+    assert "-    return 42\n+    return 41\n" in patch and len(patch.splitlines()) <= 12
+    assert mistakes.apply(solution, patch) == edited  # markers back in place
+    with pytest.raises(mistakes.PatchError, match="changed since"):
+        mistakes.apply(solution.replace("return 42", "return 7"), patch)
+    with pytest.raises(mistakes.PatchError, match="does not differ"):
+        mistakes.make_patch(solution, plain.replace("41", "42"), "Wrong: nothing")
+
+
+def test_convert_turns_a_whole_copy_into_a_patch(tmp_path: pathlib.Path) -> None:
+    exercise = tmp_path / "ex01_demo"
+    (exercise / "wrong").mkdir(parents=True)
+    solution = '"""Exercise 01: the demo."""\n\n' + SOLUTION
+    (exercise / "solution.py").write_text(solution, encoding="utf-8")
+    copy = ('"""Wrong: answers 0,\nnot 42.\n\nA plausible mistake; the exercise was:\n'
+            'Exercise 01: the demo."""\n\n' + SOLUTION.replace("return 42", "return 0"))
+    (exercise / "wrong" / "zero.py").write_text(copy, encoding="utf-8")
+    assert mistakes.main(["convert", "01"], root=tmp_path) == 0
+    assert wrong_variants(exercise) == [exercise / "wrong" / "zero.patch"]
+    patch = (exercise / "wrong" / "zero.patch").read_text(encoding="utf-8")
+    assert mistakes.mistake(patch) == "Wrong: answers 0, not 42."
+    assert mistakes.apply(solution, patch) == solution.replace("return 42", "return 0")
+    assert mistakes.main(["check"], root=tmp_path) == 0
