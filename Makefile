@@ -10,6 +10,8 @@
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
 #   make mistake EX=NN FROM=copy.py NAME=name WHY="Wrong: ..."  keep a new wrong answer
+#   make mutants     mutation score of the exercises' checks (EX=NN for one; slow)
+#   make checks-busy every exercise's checks 50 times on the solution under 2 CPU hogs
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -62,7 +64,7 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 
 .DEFAULT_GOAL := help
 .PHONY: help lab lint test multi-python notebooks notebooks-busy nav check starters check-starters \
-	mistake mistakes clean
+	mistake mistakes mutants checks-busy clean
 
 help:
 	@sed -n '3,12s/^# //p' Makefile
@@ -201,6 +203,19 @@ mistake: $(TEST_STAMP)
 
 mistakes: $(TEST_STAMP)
 	$(PY) tools/mistakes.py convert $(EX)
+
+# How strong are the checks? Mutants of each solution's SOLUTION blocks, each run
+# through that exercise's checks; the table lands in lessons/exercises/MUTATION.md.
+# JOBS mutants at a time. The full run takes the better part of an hour on 2 cores.
+JOBS ?= 2
+mutants: $(TEST_STAMP)
+	$(PY) tools/mutate.py $(EX) -j $(JOBS) --markdown lessons/exercises/MUTATION.md
+
+# No flaky check: COUNT runs of every check in a row, on the solution, while two
+# processes keep two cores busy (EX=NN for one exercise).
+COUNT ?= 50
+checks-busy: $(TEST_STAMP)
+	$(PY) tools/cpu_hog.py --hogs 2 -- $(PY) tools/repeat_checks.py --count $(COUNT) $(EX)
 # ---- end of exercises
 
 clean:
