@@ -13,6 +13,8 @@
 #   make release     the students' copy, without solutions: build/student/ and a tarball
 #   make without-features  the course as on a system without fork, AF_UNIX, mallopt, 127.0.0.2
 #   make mistake EX=NN FROM=copy.py NAME=name WHY="Wrong: ..."  keep a new wrong answer
+#   make mutants     mutation score of the exercises' checks (EX=NN for one; slow)
+#   make checks-busy every exercise's checks 50 times on the solution under 2 CPU hogs
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -64,10 +66,10 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean mistake mistakes
+.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean mistake mistakes mutants checks-busy
 
 help:
-	@sed -n '3,15s/^# //p' Makefile
+	@sed -n '3,17s/^# //p' Makefile
 
 # ---------------------------------------------------------------- set-up
 
@@ -232,6 +234,19 @@ mistake: $(TEST_STAMP)
 
 mistakes: $(TEST_STAMP)
 	$(PY) tools/mistakes.py convert $(EX)
+
+# How strong are the checks? Mutants of each solution's SOLUTION blocks, each run
+# through that exercise's checks; the table lands in lessons/exercises/MUTATION.md.
+# JOBS mutants at a time. The full run takes the better part of an hour on 2 cores.
+JOBS ?= 2
+mutants: $(TEST_STAMP)
+	$(PY) tools/mutate.py $(EX) -j $(JOBS) --markdown lessons/exercises/MUTATION.md
+
+# No flaky check: COUNT runs of every check in a row, on the solution, while two
+# processes keep two cores busy (EX=NN for one exercise).
+COUNT ?= 50
+checks-busy: $(TEST_STAMP)
+	$(PY) tools/cpu_hog.py --hogs 2 -- $(PY) tools/repeat_checks.py --count $(COUNT) $(EX)
 # ---- end of exercises
 
 # The course as on a system without fork(), AF_UNIX, glibc's mallopt() or

@@ -19,6 +19,11 @@ lessons/exercises/exNN_name/ (new ones are covered as soon as they exist):
   proof, so these runs skip an exercise's remaining checks after its first
   failure (see lessons/exercises/conftest.py). A whole-copy ``wrong/NAME.py``
   (the older format; ``make mistakes`` converts it) is proven the same way;
+* they fail on a small sample of *mutants* of the solution (tools/mutate.py:
+  one operator or statement changed inside a SOLUTION block), drawn with a
+  fixed seed from those not listed as equivalent: the full mutation run
+  (``make mutants``) measures the checks' strength, this sample makes a
+  weakened check show up in every ``make test`` at the cost of two runs;
 * the committed ``starter.py`` is what tools/make_starters.py generates.
 
 **Student work is never an input.** A student completes ``starter.py`` in
@@ -118,6 +123,13 @@ def load_make_starters() -> ModuleType:
 
 make_starters = load_make_starters()
 mistakes = load_tool("mistakes")
+mutate = load_tool("mutate")
+#: Mutants per exercise that every ``make test`` checks, and the seed that picks them.
+MUTANT_SAMPLE = 2
+MUTANT_SEED = 20
+SAMPLED = {directory.name: mutate.sample(directory, MUTANT_SAMPLE, MUTANT_SEED)
+           for directory in DIRS}
+MUTANTS = [(name, index) for name in FOUND for index in range(len(SAMPLED[name]))]
 
 
 # -- running the checks on every target -------------------------------------------
@@ -152,6 +164,11 @@ def _targets(tmp: pathlib.Path) -> dict[str, dict[str, str]]:
         for index, variant in enumerate(WRONG[directory.name]):
             targets.setdefault(f"wrong-{index}", {})[directory.name] = str(
                 wrong_module(variant, tmp / "wrong" / directory.name))
+        for index, mutant in enumerate(SAMPLED[directory.name]):
+            module = tmp / "mutants" / directory.name / f"mutant_{index}.py"
+            module.parent.mkdir(parents=True, exist_ok=True)
+            module.write_text(mutant.apply(solution.read_text(encoding="utf-8")), encoding="utf-8")
+            targets.setdefault(f"mutant-{index}", {})[directory.name] = str(module)
     return targets
 
 
@@ -164,7 +181,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, 
         mapping = tmp / f"{run}.json"
         mapping.write_text(json.dumps(files), encoding="utf-8")
         env = dict(os.environ, NETSERV_EXERCISE_MAP=str(mapping))
-        if run.startswith("wrong-"):
+        if run.startswith(("wrong-", "mutant-")):
             env["NETSERV_EXERCISE_FAIL_FAST"] = "1"  # one failing check is the proof
             env["NETSERV_EXERCISE_CLIENT_TIMEOUT"] = str(WRONG_CLIENT_TIMEOUT)
         # Kept open while the run goes on, and closed once it has been read.
@@ -235,6 +252,20 @@ def test_checks_fail_on_each_wrong_variant(runs: dict[str, tuple[Outcomes, str]]
     assert counts["failure"] >= 1, (
         f"{name}/wrong/{variant.name}: every check passed, so the checks accept this mistake: "
         f"{mistake(variant)!r} ({dict(counts)})")
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 60)
+@pytest.mark.parametrize("name, index", MUTANTS, ids=[f"{name}/mutant-{i}" for name, i in MUTANTS])
+def test_checks_kill_a_sample_of_mutants(runs: dict[str, tuple[Outcomes, str]], name: str,
+                                         index: int) -> None:
+    outcomes, _ = runs[f"mutant-{index}"]
+    counts = outcomes.get(name, collections.Counter())
+    mutant = SAMPLED[name][index]
+    assert counts["failure"] >= 1 or counts["error"] >= 1, (
+        f"{name}: every check passed on the solution changed at line {mutant.line}: "
+        f"{mutant.key!r}. Sharpen a check, or if no client can tell the difference, list it in "
+        f"lessons/exercises/{name}/{mutate.EQUIVALENT_FILE} with the reason "
+        f"({dict(counts)})")
 
 
 def test_no_check_outside_the_known_exercises(runs: dict[str, tuple[Outcomes, str]]) -> None:

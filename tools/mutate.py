@@ -15,7 +15,10 @@ it (a check's or the run's timeout: the checks noticed, so it counts as
 detected), and *survives* when every check passes. A survivor is a change
 to the solution that no check notices: a check to sharpen, or an
 *equivalent* mutant, one that cannot change behaviour, listed with a
-one-line reason in the exercise's ``equivalent_mutants.txt``::
+one-line reason in the exercise's ``equivalent_mutants.txt`` (the survivors
+of the last recorded run that are not, checks still to sharpen, are listed
+in ``surviving_mutants.txt``: ``make test``'s sample leaves both out, so that
+it flags a check that *became* weaker)::
 
     KEY | why it cannot change what a client sees
 
@@ -66,6 +69,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "lessons" / "exercises"
 EQUIVALENT_FILE = "equivalent_mutants.txt"
+#: The survivors of the last recorded run (--markdown): checks still to sharpen.
+SURVIVORS_FILE = "surviving_mutants.txt"
 BEGIN = re.compile(r"^\s*# BEGIN SOLUTION\b")
 END = re.compile(r"^\s*# END SOLUTION\b")
 #: Seconds one check may take on a mutant (pytest-timeout): the slowest check
@@ -141,9 +146,7 @@ def _variants(node: ast.AST) -> list[ast.AST | str]:
         out.append(copy_with(op=ast.Or() if isinstance(node.op, ast.And) else ast.And()))
     elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
         out.append(node.operand)
-    elif isinstance(node, ast.BinOp) and type(node.op) in SWAP_BINARY:
-        out.append(copy_with(op=SWAP_BINARY[type(node.op)]()))
-    elif isinstance(node, ast.AugAssign) and type(node.op) in SWAP_BINARY:
+    elif isinstance(node, (ast.BinOp, ast.AugAssign)) and type(node.op) in SWAP_BINARY:
         out.append(copy_with(op=SWAP_BINARY[type(node.op)]()))
     elif isinstance(node, ast.Constant):
         value = node.value
@@ -210,9 +213,9 @@ def mutants(source: str) -> list[Mutant]:
     return keyed
 
 
-def equivalents(directory: pathlib.Path) -> dict[str, str]:
-    """KEY -> reason, from the exercise's equivalent_mutants.txt (if any)."""
-    path = directory / EQUIVALENT_FILE
+def equivalents(directory: pathlib.Path, name: str = EQUIVALENT_FILE) -> dict[str, str]:
+    """KEY -> reason, from the exercise's equivalent_mutants.txt (or *name*), if any."""
+    path = directory / name
     listed = {}
     if path.exists():
         for line in path.read_text(encoding="utf-8").splitlines():
@@ -250,7 +253,7 @@ def exercise_dirs(names: list[str]) -> list[pathlib.Path]:
 
 def sample(directory: pathlib.Path, count: int, seed: int) -> list[Mutant]:
     """*count* non-equivalent mutants of the exercise, chosen with a fixed *seed*."""
-    listed = equivalents(directory)
+    listed = {**equivalents(directory), **equivalents(directory, SURVIVORS_FILE)}
     pool = [m for m in mutants((directory / "solution.py").read_text(encoding="utf-8"))
             if m.key not in listed]
     return random.Random(f"{seed}:{directory.name}").sample(pool, min(count, len(pool)))
@@ -286,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 path.write_text(mutant.apply(source), encoding="utf-8")
                 files.append(path)
             with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-                results = list(pool.map(lambda f: run_checks(directory, f, work), files))
+                results = list(pool.map(run_checks, [directory] * len(files), files,
+                                        [work] * len(files)))
         counts = {kind: results.count(kind) for kind in ("killed", "timeout", "survived")}
         judged = len(todo)
         score = 100.0 * (counts["killed"] + counts["timeout"]) / judged if judged else 100.0
@@ -295,30 +299,53 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{directory.name}: {len(found)} mutants, {len(found) - judged} equivalent, "
               f"{counts['killed']} killed, {counts['timeout']} timed out, "
               f"{counts['survived']} survived: {score:.1f} %", flush=True)
-        for mutant, result in zip(todo, results, strict=True):
-            if result == "survived":
-                print(f"  survived, line {mutant.line}: {mutant.key}", flush=True)
+        survivors = [m for m, result in zip(todo, results, strict=True) if result == "survived"]
+        for mutant in survivors:
+            print(f"  survived, line {mutant.line}: {mutant.key}", flush=True)
+        if args.markdown:
+            path = directory / SURVIVORS_FILE
+            path.unlink(missing_ok=True)
+            if survivors:
+                path.write_text("# Survivors of the last `make mutants` (tools/mutate.py): checks "
+                                "to sharpen. KEY | line\n" + "".join(
+                                    f"{m.key} | line {m.line}\n" for m in survivors),
+                                encoding="utf-8")
         if score < args.min_score:
             status = 1
     if rows:
-        table = render(rows, time.monotonic() - started, args.jobs)
-        print(table)
+        print("\n".join([HEAD, *render(rows, args.jobs)]))
+        print(f"mutate: {time.monotonic() - started:.0f} s in all")
         if args.markdown:
-            args.markdown.write_text(table, encoding="utf-8")
+            write_markdown(args.markdown, rows, args.jobs)
     return status
 
 
-def render(rows: list[tuple[str, int, int, int, int, int, float, float]], total: float,
-           jobs: int) -> str:
-    lines = ["| exercise | mutants | equivalent | killed | timed out | survived | score | "
-             "seconds |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, found, equivalent, killed, timeout, survived, score, seconds in rows:
-        lines.append(f"| {name} | {found} | {equivalent} | {killed} | {timeout} | {survived} "
-                     f"| {score:.1f} % | {seconds:.0f} |")
-    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    lines.append(f"\nRun {stamp}, {total / 60:.1f} minutes with -j {jobs}; score = (killed + "
-                 "timed out) / (mutants - equivalent).")
-    return "\n".join(lines) + "\n"
+Row = tuple[str, int, int, int, int, int, float, float]
+HEAD = ("| exercise | mutants | equivalent | killed | timed out | survived | score | seconds "
+        "| run (UTC) |")
+
+
+def render(rows: list[Row], jobs: int) -> list[str]:
+    """The table's lines for *rows*, each stamped with now and the number of jobs."""
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    return [f"| {name} | {found} | {equivalent} | {killed} | {timeout} | {survived} | "
+            f"{score:.1f} % | {seconds:.0f} | {stamp}, -j {jobs} |"
+            for name, found, equivalent, killed, timeout, survived, score, seconds in rows]
+
+
+def write_markdown(path: pathlib.Path, rows: list[Row], jobs: int) -> None:
+    """Put *rows* into the table of *path*, replacing those exercises' rows, keeping the rest."""
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    if HEAD not in lines:
+        lines += ["", HEAD, "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    start = lines.index(HEAD) + 2
+    end = start
+    while end < len(lines) and lines[end].startswith("| ex"):
+        end += 1
+    names = {row[0] for row in rows}
+    kept = [line for line in lines[start:end] if line.split(" | ")[0][2:] not in names]
+    lines[start:end] = sorted(kept + render(rows, jobs))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
