@@ -68,7 +68,7 @@ class TLSEchoServer(netserv.ThreadingTCPServer):
 
     def get_request(self) -> tuple[ssl.SSLSocket, Any]:
         """Accept one connection and wrap it for TLS, without reading a byte."""
-        # BEGIN SOLUTION (TODO: accept the plain connection; wrap it without the handshake)
+        # BEGIN SOLUTION (TODO: accept the plain connection; wrap it, no handshake)
         sock, address = self.socket.accept()
         return self.context.wrap_socket(sock, server_side=True,
                                         do_handshake_on_connect=False), address

@@ -71,8 +71,8 @@ class TLSEchoServer(netserv.ThreadingTCPServer):
 
     def get_request(self) -> tuple[ssl.SSLSocket, Any]:
         """Accept one connection and wrap it for TLS, without reading a byte."""
-        # TODO: accept the plain connection; wrap it without the handshake
-        raise NotImplementedError("TODO: accept the plain connection; wrap it without the handshake")
+        # TODO: accept the plain connection; wrap it, no handshake
+        raise NotImplementedError("TODO: accept the plain connection; wrap it, no handshake")
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """In the request's thread: the handshake within its deadline, then the handler."""
