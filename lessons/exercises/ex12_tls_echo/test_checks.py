@@ -12,6 +12,7 @@ what it wrote to stderr is read back.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import socket
@@ -242,6 +243,7 @@ def open_descriptors() -> int:
 def test_nothing_is_left_behind(exercise, serve, contexts, client_timeout, capsys):
     server_context, client_context = contexts
     hello = client_hello(client_context)
+    gc.collect()  # what earlier checks left for the collector is not this server's
     descriptors, threads = open_descriptors(), threading.active_count()
     server = exercise.make_server(server_context, handshake_timeout=SHORT_DEADLINE)
     calls = watch_failures(server)
@@ -258,7 +260,7 @@ def test_nothing_is_left_behind(exercise, serve, contexts, client_timeout, capsy
                 reported(calls, client_timeout, "a failed handshake")
     capsys.readouterr()
     assert calls.empty(), "one report per failed handshake"
-    assert threading.active_count() == threads, (
+    assert threading.active_count() <= threads, (
         "threads are still running after server_close(): do not make them daemon threads")
-    assert open_descriptors() == descriptors, (
+    assert open_descriptors() <= descriptors, (
         f"descriptors left open after {3 * ROUNDS} connections were served and closed")
