@@ -13,6 +13,9 @@
 #   make starters    regenerate exercise starters (never overwrites one you changed)
 #   make release     the students' copy, without solutions: build/student/ and a tarball
 #   make without-features  the course as on a system without fork, AF_UNIX, mallopt, 127.0.0.2
+#   make mistake EX=NN FROM=copy.py NAME=name WHY="Wrong: ..."  keep a new wrong answer
+#   make mutants     mutation score of the exercises' checks (EX=NN for one; slow)
+#   make checks-busy every exercise's checks 50 times on the solution under 2 CPU hogs
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -64,7 +67,7 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean pythons
+.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean pythons mistake mistakes mutants checks-busy
 
 # The command list above, up to its first empty comment line.
 help:
@@ -226,6 +229,31 @@ starters: $(TEST_STAMP)
 
 check-starters: $(TEST_STAMP)
 	$(PY) tools/make_starters.py --check
+
+# A wrong answer seen in class, kept as a patch against the solution (wrong/NAME.patch):
+# edit a copy of solution.py, then e.g.
+#   make mistake EX=10 FROM=/tmp/mine.py NAME=reads_body_for_put_only WHY="Wrong: ..."
+# `make mistakes` converts whole-copy wrong/*.py (the older format) into patches.
+mistake: $(TEST_STAMP)
+	@if [ -z '$(EX)' ] || [ -z '$(FROM)' ] || [ -z '$(NAME)' ] || [ -z '$(WHY)' ]; then \
+		echo 'make mistake: say EX=NN FROM=edited_copy.py NAME=short_name WHY="Wrong: ..."'; exit 2; fi
+	$(PY) tools/mistakes.py new '$(EX)' '$(FROM)' '$(NAME)' '$(WHY)'
+
+mistakes: $(TEST_STAMP)
+	$(PY) tools/mistakes.py convert $(EX)
+
+# How strong are the checks? Mutants of each solution's SOLUTION blocks, each run
+# through that exercise's checks; the table lands in lessons/exercises/MUTATION.md.
+# JOBS mutants at a time. The full run takes the better part of an hour on 2 cores.
+JOBS ?= 2
+mutants: $(TEST_STAMP)
+	$(PY) tools/mutate.py $(EX) -j $(JOBS) --markdown lessons/exercises/MUTATION.md
+
+# No flaky check: COUNT runs of every check in a row, on the solution, while two
+# processes keep two cores busy (EX=NN for one exercise).
+COUNT ?= 50
+checks-busy: $(TEST_STAMP)
+	$(PY) tools/cpu_hog.py --hogs 2 -- $(PY) tools/repeat_checks.py --count $(COUNT) $(EX)
 # ---- end of exercises
 
 # The course as on a system without fork(), AF_UNIX, glibc's mallopt() or

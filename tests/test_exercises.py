@@ -10,11 +10,20 @@ lessons/exercises/exNN_name/ (new ones are covered as soon as they exist):
 * they fail when they test the unfinished starter, with *failures* (a check
   saw wrong behaviour), not *errors* (a starter that does not even import, a
   fixture that broke);
-* they fail, with failures, on every module in its ``wrong/`` folder: whole
-  copies of solution.py, each with one plausible mistake named in the first
-  line of its docstring. A wrong variant that passes means a check is too
-  lax. One failure is the proof, so these runs skip an exercise's remaining
-  checks after its first failure (see lessons/exercises/conftest.py);
+* they fail, with failures, on every mistake in its ``wrong/`` folder: each
+  ``NAME.patch`` there is a small diff against solution.py that makes one
+  plausible mistake, named in its header's first line (see tools/mistakes.py;
+  ``make mistake`` makes one from an edited copy of the solution). The proof
+  applies each patch to a temporary copy of the solution and tests that. A
+  wrong variant that passes means a check is too lax. One failure is the
+  proof, so these runs skip an exercise's remaining checks after its first
+  failure (see lessons/exercises/conftest.py). A whole-copy ``wrong/NAME.py``
+  (the older format; ``make mistakes`` converts it) is proven the same way;
+* they fail on a small sample of *mutants* of the solution (tools/mutate.py:
+  one operator or statement changed inside a SOLUTION block), drawn with a
+  fixed seed from those not listed as equivalent: the full mutation run
+  (``make mutants``) measures the checks' strength, this sample makes a
+  weakened check show up in every ``make test`` at the cost of two runs;
 * the committed ``starter.py`` is what tools/make_starters.py generates.
 
 **Student work is never an input.** A student completes ``starter.py`` in
@@ -84,8 +93,9 @@ def exercise_dirs(root: pathlib.Path = EXERCISES) -> list[pathlib.Path]:
 
 
 def wrong_variants(directory: pathlib.Path) -> list[pathlib.Path]:
-    """The modules in *directory*/wrong/, in order (checkpoint copies excluded)."""
-    return sorted(path for path in (directory / "wrong").glob("*.py")
+    """The mistakes in *directory*/wrong/ (patches, or whole copies), in order."""
+    return sorted(path for pattern in ("*.patch", "*.py")
+                  for path in (directory / "wrong").glob(pattern)
                   if CHECKPOINTS not in path.parts and not path.name.startswith("_"))
 
 
@@ -95,17 +105,31 @@ WRONG = {directory.name: wrong_variants(directory) for directory in DIRS}
 VARIANTS = [(name, path) for name in FOUND for path in WRONG[name]]
 
 
-def load_make_starters() -> ModuleType:
-    """Import tools/make_starters.py by path (tools/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("netserv_tools_make_starters",
-                                                  ROOT / "tools" / "make_starters.py")
+def load_tool(name: str) -> ModuleType:
+    """Import tools/<name>.py by path (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"netserv_tools_{name}",
+                                                  ROOT / "tools" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
+def load_make_starters() -> ModuleType:
+    """Import tools/make_starters.py by path (tools/ is not a package)."""
+    return load_tool("make_starters")
+
+
 make_starters = load_make_starters()
+mistakes = load_tool("mistakes")
+mutate = load_tool("mutate")
+#: Mutants per exercise that every ``make test`` checks, and the seed that picks them.
+MUTANT_SAMPLE = 2
+MUTANT_SEED = 20
+SAMPLED = {directory.name: mutate.sample(directory, MUTANT_SAMPLE, MUTANT_SEED)
+           for directory in DIRS}
+MUTANTS = [(name, index) for name in FOUND for index in range(len(SAMPLED[name]))]
 
 
 # -- running the checks on every target -------------------------------------------
@@ -138,7 +162,13 @@ def _targets(tmp: pathlib.Path) -> dict[str, dict[str, str]]:
                              encoding="utf-8")
         targets["starter"][directory.name] = str(generated)
         for index, variant in enumerate(WRONG[directory.name]):
-            targets.setdefault(f"wrong-{index}", {})[directory.name] = str(variant)
+            targets.setdefault(f"wrong-{index}", {})[directory.name] = str(
+                wrong_module(variant, tmp / "wrong" / directory.name))
+        for index, mutant in enumerate(SAMPLED[directory.name]):
+            module = tmp / "mutants" / directory.name / f"mutant_{index}.py"
+            module.parent.mkdir(parents=True, exist_ok=True)
+            module.write_text(mutant.apply(solution.read_text(encoding="utf-8")), encoding="utf-8")
+            targets.setdefault(f"mutant-{index}", {})[directory.name] = str(module)
     return targets
 
 
@@ -151,7 +181,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, 
         mapping = tmp / f"{run}.json"
         mapping.write_text(json.dumps(files), encoding="utf-8")
         env = dict(os.environ, NETSERV_EXERCISE_MAP=str(mapping))
-        if run.startswith("wrong-"):
+        if run.startswith(("wrong-", "mutant-")):
             env["NETSERV_EXERCISE_FAIL_FAST"] = "1"  # one failing check is the proof
             env["NETSERV_EXERCISE_CLIENT_TIMEOUT"] = str(WRONG_CLIENT_TIMEOUT)
         # Kept open while the run goes on, and closed once it has been read.
@@ -224,6 +254,20 @@ def test_checks_fail_on_each_wrong_variant(runs: dict[str, tuple[Outcomes, str]]
         f"{mistake(variant)!r} ({dict(counts)})")
 
 
+@pytest.mark.timeout(RUN_TIMEOUT + 60)
+@pytest.mark.parametrize("name, index", MUTANTS, ids=[f"{name}/mutant-{i}" for name, i in MUTANTS])
+def test_checks_kill_a_sample_of_mutants(runs: dict[str, tuple[Outcomes, str]], name: str,
+                                         index: int) -> None:
+    outcomes, _ = runs[f"mutant-{index}"]
+    counts = outcomes.get(name, collections.Counter())
+    mutant = SAMPLED[name][index]
+    assert counts["failure"] >= 1 or counts["error"] >= 1, (
+        f"{name}: every check passed on the solution changed at line {mutant.line}: "
+        f"{mutant.key!r}. Sharpen a check, or if no client can tell the difference, list it in "
+        f"lessons/exercises/{name}/{mutate.EQUIVALENT_FILE} with the reason "
+        f"({dict(counts)})")
+
+
 def test_no_check_outside_the_known_exercises(runs: dict[str, tuple[Outcomes, str]]) -> None:
     for run, (outcomes, _) in runs.items():
         assert set(outcomes) <= set(FOUND), f"{run}: {sorted(outcomes)}"
@@ -231,8 +275,22 @@ def test_no_check_outside_the_known_exercises(runs: dict[str, tuple[Outcomes, st
 
 # -- wrong variants ------------------------------------------------------------------
 
+def wrong_module(variant: pathlib.Path, folder: pathlib.Path) -> pathlib.Path:
+    """The module to test for *variant*: its patch applied to a copy of the solution."""
+    if variant.suffix != ".patch":
+        return variant
+    solution = variant.parent.parent / "solution.py"
+    folder.mkdir(parents=True, exist_ok=True)
+    module = folder / f"{variant.stem}.py"
+    module.write_text(mistakes.apply(solution.read_text(encoding="utf-8"),
+                                     variant.read_text(encoding="utf-8")), encoding="utf-8")
+    return module
+
+
 def mistake(path: pathlib.Path) -> str:
-    """The first line of a module's docstring ("" if none)."""
+    """The mistake a variant names: its patch header's first line, or docstring's."""
+    if path.suffix == ".patch":
+        return mistakes.mistake(path.read_text(encoding="utf-8"))
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
     return docstring.strip().split("\n", 1)[0].strip()
 
@@ -246,14 +304,16 @@ def test_every_exercise_has_wrong_variants(name: str) -> None:
 
 @pytest.mark.parametrize("name, variant", VARIANTS,
                          ids=[f"{name}/{path.stem}" for name, path in VARIANTS])
-def test_wrong_variant_names_its_mistake(name: str, variant: pathlib.Path) -> None:
+def test_wrong_variant_names_its_mistake(name: str, variant: pathlib.Path,
+                                         tmp_path: pathlib.Path) -> None:
     solution = EXERCISES / name / "solution.py"
-    assert variant.read_text(encoding="utf-8") != solution.read_text(encoding="utf-8")
+    module = wrong_module(variant, tmp_path)  # a patch that no longer applies fails here
+    text = module.read_text(encoding="utf-8")
+    assert text != solution.read_text(encoding="utf-8")
+    compile(text, str(variant), "exec")
     said = mistake(variant)
-    assert said and said != mistake(solution), (
-        f"{name}/wrong/{variant.name}: the first line of its docstring must name the mistake")
-    assert "BEGIN SOLUTION" not in variant.read_text(encoding="utf-8"), (
-        "a wrong variant is a plain module: no solution markers")
+    assert said.startswith(mistakes.PREFIX) and len(said) > len(mistakes.PREFIX) + 5, (
+        f"{name}/wrong/{variant.name}: its first line must name the mistake: 'Wrong: ...'")
 
 
 # -- starters -------------------------------------------------------------------
@@ -413,3 +473,36 @@ def test_links_in_lessons_resolve(page: pathlib.Path) -> None:
         if not (page.parent / target.split("#", 1)[0]).exists():
             missing.append(target)
     assert not missing, f"{page.relative_to(ROOT)}: links to missing files: {missing}"
+
+
+# -- mistakes as patches (tools/mistakes.py) ------------------------------------------
+
+def test_a_mistake_is_made_from_an_edited_copy_and_applies_back(tmp_path: pathlib.Path) -> None:
+    solution = SOLUTION + "\n\ndef other():\n    return 1\n"
+    edited = solution.replace("return 42", "return 41")  # markers kept or not: the same patch
+    plain = "".join(line for line in edited.splitlines(keepends=True) if "SOLUTION" not in line)
+    patch = mistakes.make_patch(solution, edited, "Wrong: off by one.")
+    assert patch == mistakes.make_patch(solution, plain, "Wrong: off by one.")
+    assert mistakes.mistake(patch) == "Wrong: off by one."
+    assert "-    return 42\n+    return 41\n" in patch and len(patch.splitlines()) <= 12
+    assert mistakes.apply(solution, patch) == edited  # markers back in place
+    with pytest.raises(mistakes.PatchError, match="changed since"):
+        mistakes.apply(solution.replace("return 42", "return 7"), patch)
+    with pytest.raises(mistakes.PatchError, match="does not differ"):
+        mistakes.make_patch(solution, plain.replace("41", "42"), "Wrong: nothing")
+
+
+def test_convert_turns_a_whole_copy_into_a_patch(tmp_path: pathlib.Path) -> None:
+    exercise = tmp_path / "ex01_demo"
+    (exercise / "wrong").mkdir(parents=True)
+    solution = '"""Exercise 01: the demo."""\n\n' + SOLUTION
+    (exercise / "solution.py").write_text(solution, encoding="utf-8")
+    copy = ('"""Wrong: answers 0,\nnot 42.\n\nA plausible mistake; the exercise was:\n'
+            'Exercise 01: the demo."""\n\n' + SOLUTION.replace("return 42", "return 0"))
+    (exercise / "wrong" / "zero.py").write_text(copy, encoding="utf-8")
+    assert mistakes.main(["convert", "01"], root=tmp_path) == 0
+    assert wrong_variants(exercise) == [exercise / "wrong" / "zero.patch"]
+    patch = (exercise / "wrong" / "zero.patch").read_text(encoding="utf-8")
+    assert mistakes.mistake(patch) == "Wrong: answers 0, not 42."
+    assert mistakes.apply(solution, patch) == solution.replace("return 42", "return 0")
+    assert mistakes.main(["check"], root=tmp_path) == 0

@@ -54,6 +54,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 TARGET_VARIABLE = "NETSERV_EXERCISE_TARGET"
 TARGETS = ("starter", "solution")
@@ -139,7 +140,7 @@ class ServerErrors(list):
 
 
 @contextlib.contextmanager
-def _serving(server: Any) -> Iterator[Any]:
+def _serving(server: Any, fail: bool = True) -> Iterator[Any]:
     errors = ServerErrors()
     server.errors = errors
 
@@ -166,7 +167,7 @@ def _serving(server: Any) -> Iterator[Any]:
             server.shutdown()
         thread.join(STOP_TIMEOUT)
         server.server_close()
-    if errors:
+    if errors and fail:
         pytest.fail(errors.report(), pytrace=False)
 
 
@@ -240,3 +241,95 @@ class Client:
 def connect() -> type[Client]:
     """``with connect(server.server_address) as client:`` a line client."""
     return Client
+
+
+# -- conversations: the student's server against the reference ---------------------
+
+#: Settings of every generated conversation: deterministic (derandomize: the
+#: seed comes from the test's name), nothing written to an example database,
+#: few enough examples that one exercise's conversations take seconds. A
+#: fixture-using test runs its examples with the same fixtures, which is what
+#: these tests want (``serve`` is a factory), hence the health check.
+settings.register_profile(
+    "exercises", derandomize=True, database=None, deadline=None, max_examples=40,
+    print_blob=False,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+settings.load_profile("exercises")
+
+
+@pytest.fixture
+def reference(request: pytest.FixtureRequest) -> ModuleType:
+    """This exercise's solution.py: the server every conversation is compared with."""
+    return load(pathlib.Path(str(request.path)).resolve().parent, "solution")
+
+
+def sibling(request: pytest.FixtureRequest, name: str) -> ModuleType:
+    """Import *name*.py from the requesting test's directory (e.g. its test_checks.py)."""
+    return load(pathlib.Path(str(request.path)).resolve().parent, name)
+
+
+def talk(address: Any, pieces: list[bytes], timeout: float = CLIENT_TIMEOUT) -> tuple[bytes, str]:
+    """Send each piece with its own send(), half-close, read until the server closes.
+
+    Returns (every byte received, how it ended). A server that resets the
+    connection counts as closing it; one that neither closes nor answers
+    within *timeout* after the client's end of file ends "still open".
+    """
+    received, end = [], "closed"
+    with socket.create_connection(address, timeout=timeout) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a piece, a segment
+        with contextlib.suppress(OSError):  # the server closed first: part of what it did
+            for piece in pieces:
+                sock.sendall(piece)
+            sock.shutdown(socket.SHUT_WR)
+        try:
+            while chunk := sock.recv(65536):
+                received.append(chunk)
+        except TimeoutError:
+            end = f"still open {timeout:g} s after the client's end of file"
+        except ConnectionResetError:
+            pass
+    return b"".join(received), end
+
+
+def observe(server: Any, converse: Callable[[Any], Any]) -> Any:
+    """What ``converse(address)`` observes of a fresh *server*, and its server-side errors."""
+    with _serving(server, fail=False) as running:
+        seen = converse(running.server_address)
+    return seen, [f"{type(exc).__name__}: {exc}" for _, exc in running.errors]
+
+
+def differ(conversation: str, ours: Any, theirs: Any) -> None:
+    """Fail, in the student's terms, if *theirs* differs from the reference's *ours*."""
+    assert theirs == ours, (
+        "your server and the reference solution answer this conversation differently "
+        "(the shortest such conversation found):\n"
+        f"  the client sent:         {conversation}\n"
+        f"  the reference answered:  {ours}\n"
+        f"  your server answered:    {theirs}")
+
+
+class Conversation:
+    """The helpers above, for a test file (conftest cannot be imported by name)."""
+
+    talk = staticmethod(talk)
+    observe = staticmethod(observe)
+    differ = staticmethod(differ)
+
+
+@pytest.fixture
+def conversation() -> type[Conversation]:
+    """``conversation.talk/observe/differ``: hold a conversation, compare with the reference."""
+    return Conversation
+
+
+@pytest.fixture
+def client_timeout() -> float:
+    """Seconds a client waits for a reply (CLIENT_TIMEOUT)."""
+    return CLIENT_TIMEOUT
+
+
+@pytest.fixture
+def checks(request: pytest.FixtureRequest) -> ModuleType:
+    """The requesting test's sibling test_checks.py (for its helpers, e.g. how to serve)."""
+    return sibling(request, "test_checks")

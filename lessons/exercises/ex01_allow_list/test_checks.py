@@ -90,3 +90,14 @@ def test_bad_entry_is_refused_before_binding(exercise, entry):
         return  # refused, and (the constructor raised before binding) nothing to close
     server.server_close()
     pytest.fail(f"allowed=[{entry!r}] should raise ValueError")
+
+
+def test_verify_request_answers_true_or_false(exercise):
+    # The contract of verify_request is a bool: the standard module's servers
+    # only test it for truth, but a subclass may compare it or pass it on.
+    server = exercise.make_server(["127.0.0.1"])
+    try:
+        assert server.verify_request(None, ("127.0.0.1", 1)) is True
+        assert server.verify_request(None, (OTHER, 1)) is False, "return False, not None"
+    finally:
+        server.server_close()

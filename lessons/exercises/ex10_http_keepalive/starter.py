@@ -12,20 +12,33 @@ The application (already written: ``apply()``):
 * ``DELETE /keys/NAME`` answers ``200 OK`` ``deleted\\n``, or ``404``;
 * another path is ``404``, another method ``405 Method Not Allowed``.
 
-The HTTP/1.1 your handler must speak (the TODOs):
+The HTTP/1.1 your handler must speak (the TODOs). Every rule here is checked:
 
 * a request is a request line, header lines, an empty line (already read by
-  ``read_head()``), then a body of exactly ``Content-Length`` bytes (none
-  without that header). A PUT without Content-Length is answered
-  ``411 Length Required`` and the connection is closed;
+  ``read_head()``, which skips empty lines before a request line and joins a
+  repeated header's values with ``", "``), then a body of exactly
+  ``Content-Length`` bytes, whatever the method (no body without that
+  header). A PUT without Content-Length is ``411 Length Required``;
+* ``Content-Length`` is ASCII digits only: a sign, a space inside, an empty
+  value, or a digit that ``str.isdigit()`` accepts but is not ``0``-``9``
+  (``²``) is ``400 Bad Request``; so are differing values (the header
+  repeated, or a list ``4, 5``), and ``Transfer-Encoding`` beside
+  ``Content-Length``: a server and a proxy that frame such a request
+  differently are what request smuggling relies on. A body larger than
+  MAX_BODY is ``413 Content Too Large`` (answered before reading it);
 * every response is ``HTTP/1.1 <status> <reason>\\r\\n``, a
   ``Content-Length: <n>\\r\\n`` header, ``Connection: close\\r\\n`` when the
-  server will close the connection after it, an empty line, and the body;
+  server will close the connection after it (``Connection: keep-alive\\r\\n``
+  when it will not), an empty line, and the body;
 * keep-alive: after a response, the connection stays open for the next
   request, unless the request said ``Connection: close``. An ``HTTP/1.0``
-  request closes the connection unless it said ``Connection: keep-alive``;
-* a request line that cannot be read is answered ``400 Bad Request``, and
-  the connection is closed.
+  request closes the connection unless it said ``Connection: keep-alive``.
+  The header's value is a comma-separated list of tokens in any case
+  (``Keep-Alive``, ``CLOSE``, ``keep-alive, Upgrade``);
+* a request that cannot be read (its request line, a header line, its
+  Content-Length) gets its error status, and then the connection is closed
+  whatever it asked for: the server no longer knows where the next request
+  starts.
 
 Read first: lessons/08_http_on_netserv.md and notebooks/15_http_on_netserv.ipynb;
 netserv/handlers.py (StreamRequestHandler: rfile, wfile).
@@ -69,10 +82,14 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
     def read_head(self) -> tuple[str, str, str, dict[str, str]] | None:
         """(method, path, version, headers) of the next request, or None at end of file.
 
-        Header names are lower-cased. Raises HTTPError(400) for a request
-        that cannot be read.
+        Header names are lower-cased; a header that comes more than once has
+        its values joined with ", ". Empty lines before the request line are
+        skipped. Raises HTTPError(400) for a request that cannot be read.
         """
-        line = self.rfile.readline(MAX_LINE + 1)
+        for _ in range(MAX_HEADERS):  # empty lines before a request line are skipped
+            line = self.rfile.readline(MAX_LINE + 1)
+            if line not in (b"\r\n", b"\n"):
+                break
         if not line:
             return None
         parts = line.decode("latin-1").split()
@@ -86,7 +103,8 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
             name, colon, value = line.decode("latin-1").partition(":")
             if not line.endswith(b"\n") or not colon:
                 raise HTTPError(400)
-            headers[name.strip().lower()] = value.strip()
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
         raise HTTPError(400)
 
     def read_body(self, method: str, headers: dict[str, str]) -> bytes:
@@ -96,8 +114,8 @@ class KeyValueHTTPHandler(netserv.StreamRequestHandler):
 
     def send_response(self, status: int, content: bytes, keep_alive: bool) -> None:
         """Write one whole response: status line, headers, empty line, content."""
-        # TODO: status line, Content-Length, Connection: close?, body
-        raise NotImplementedError("TODO: status line, Content-Length, Connection: close?, body")
+        # TODO: status line, Content-Length, Connection: close or keep-alive, body
+        raise NotImplementedError("TODO: status line, Content-Length, Connection: close or keep-alive, body")
 
 
 def wants_keep_alive(version: str, headers: dict[str, str]) -> bool:

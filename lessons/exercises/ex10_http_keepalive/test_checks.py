@@ -168,3 +168,104 @@ def test_delete_and_missing_keys(exercise, serve):
         assert raw.response()[0] == 404
         raw.send(request("POST", "/keys/gone", b"x"))
         assert raw.response()[0] == 405
+
+
+def refused(raw: Raw, status: int, why: str) -> None:
+    """The next response is *status* with Connection: close, and the server closes."""
+    got, headers, _ = raw.response()
+    assert got == status, f"{why}: expected {status}, got {got}"
+    assert headers.get("connection", "").lower() == "close", f"{why}: say Connection: close"
+    assert raw.closed_by_server(), f"{why}: then close the connection"
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"+4", b"-4", b"", b"4 4", b"0x4", b"4.0"],
+                         ids=["superscript-two", "plus", "minus", "empty", "space", "hex", "dot"])
+def test_content_length_is_ascii_digits_only(exercise, serve, value):
+    # b"\xb2" is "²" in latin-1: "²".isdigit() is True, int("²") raises ValueError.
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(b"PUT /keys/a HTTP/1.1\r\nContent-Length: " + value + b"\r\n\r\nblue")
+        refused(raw, 400, f"Content-Length: {value!r}")
+
+
+@pytest.mark.parametrize("lengths", [b"Content-Length: 4\r\nContent-Length: 5\r\n",
+                                     b"Content-Length: 4, 5\r\n"], ids=["repeated", "list"])
+def test_differing_content_lengths_are_400_and_close(exercise, serve, lengths):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(b"PUT /keys/a HTTP/1.1\r\n" + lengths + b"\r\nblue!")
+        refused(raw, 400, "two different lengths: which one ends the body?")
+
+
+def test_transfer_encoding_beside_content_length_is_400_and_close(exercise, serve):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(b"PUT /keys/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n"
+                 b"\r\nblue")
+        refused(raw, 400, "Transfer-Encoding and Content-Length: two framings")
+
+
+def test_a_body_above_the_limit_is_413_and_close(exercise, serve):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(request("PUT", "/keys/small", b"x" * exercise.MAX_BODY))
+        assert raw.response()[0] == 201, "a body of exactly MAX_BODY bytes is accepted"
+        too_big = exercise.MAX_BODY + 1
+        raw.send(b"PUT /keys/a HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % too_big)
+        refused(raw, 413, f"Content-Length: {too_big} (MAX_BODY + 1), sent before any body")
+
+
+@pytest.mark.parametrize("method", ["POST", "GET", "DELETE", "PATCH"])
+def test_a_body_is_read_on_any_method(exercise, serve, method):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(request("PUT", "/keys/k", b"v") + request(method, "/keys/k", b"GET /x\r\n")
+                 + request("GET", "/keys/k"))
+        assert raw.response()[0] == 201
+        expected = {"POST": 405, "PATCH": 405, "GET": 200, "DELETE": 200}[method]
+        assert raw.response()[0] == expected, f"{method} with a body"
+        status, _, body = raw.response()
+        assert (status, body) == ((200, b"v") if method != "DELETE" else (404, b"no such key\n")), (
+            f"the GET after a {method} with a body: read the body, whatever the method")
+
+
+@pytest.mark.parametrize("value", ["Close", "CLOSE", "keep-alive, close", "Upgrade,Close"])
+def test_connection_close_in_any_case_and_in_a_list(exercise, serve, value):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(request("GET", "/keys/x", extra=f"Connection: {value}\r\n"))
+        assert raw.response()[0] == 404
+        assert raw.closed_by_server(), f"Connection: {value} asks the server to close"
+
+
+@pytest.mark.parametrize("value", ["keep-alive", "Keep-Alive", "KEEP-ALIVE", "foo, keep-alive"])
+def test_http_1_0_keep_alive_is_answered_and_kept(exercise, serve, value):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(request("GET", "/keys/x", version="HTTP/1.0", extra=f"Connection: {value}\r\n"))
+        status, headers, _ = raw.response()
+        assert status == 404
+        assert headers.get("connection", "").lower() == "keep-alive", (
+            "answer an HTTP/1.0 keep-alive request with Connection: keep-alive")
+        raw.send(request("GET", "/keys/y", version="HTTP/1.0"))
+        assert raw.response()[0] == 404, f"Connection: {value} kept it open for another"
+        assert raw.closed_by_server(), "and a later HTTP/1.0 request without it closes"
+
+
+def test_empty_lines_before_a_request_are_skipped(exercise, serve):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(request("PUT", "/keys/k", b"v") + b"\r\n\r\n" + request("GET", "/keys/k"))
+        assert raw.response()[0] == 201
+        assert raw.response()[:3:2] == (200, b"v"), "empty lines before a request line: skip them"
+
+
+def test_the_same_length_twice_is_one_length(exercise, serve):
+    with serve(exercise.make_server()) as server, Raw(server.server_address) as raw:
+        raw.send(b"PUT /keys/a HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nblue"
+                 + request("GET", "/keys/a"))
+        assert raw.response()[0] == 201
+        assert raw.response()[:3:2] == (200, b"blue")
+
+
+def test_a_body_cut_short_by_the_client_is_400_and_not_stored(exercise, serve):
+    with serve(exercise.make_server()) as server:
+        with Raw(server.server_address) as raw:
+            raw.send(b"PUT /keys/cut HTTP/1.1\r\nContent-Length: 10\r\n\r\nonly4")
+            raw.sock.shutdown(socket.SHUT_WR)  # the client gives up half-way through the body
+            refused(raw, 400, "a body shorter than its Content-Length")
+        with Raw(server.server_address) as raw:
+            raw.send(request("GET", "/keys/cut"))
+            assert raw.response()[0] == 404, "half a body must not be stored"
