@@ -30,7 +30,8 @@ left (or to ``timeout``, if that is shorter), then puts ``timeout`` back, so
 writes keep the standard behaviour. When the time is up the read raises
 RequestDeadlineExceeded (a TimeoutError); if handle() lets it through, the
 handler reports it in one line on stderr, not a traceback, and the server
-closes the connection as after any request.
+closes the connection as after any request. ``rfile.one_deadline()`` puts
+several read calls (the lines of a head) under one deadline.
 """
 
 from __future__ import annotations
@@ -224,6 +225,21 @@ class DeadlineReader(io.BufferedReader):
             yield
         finally:
             self._clock.deadline = None
+
+    def one_deadline(self) -> contextlib.AbstractContextManager[None]:
+        """A ``with`` block whose read calls all share one deadline, ``seconds``
+        from the block's start.
+
+        For a message read in several calls, such as an HTTP head (a request
+        line, then one readline() per header): without it each call has a
+        deadline of its own, so a client that sends every line just in time
+        holds the reader for as many deadlines as there are lines. Inside the
+        block, a read that would end past the shared deadline raises
+        RequestDeadlineExceeded; a read served from the buffer never does.
+        A block inside a block runs on the outer one's clock. It does not
+        bound the code between the reads, only the waiting in them.
+        """
+        return self._timed()
 
     def readline(self, size: int | None = -1, /) -> bytes:
         with self._timed():

@@ -248,6 +248,30 @@ def test_request_deadline_bounds_each_read_call_not_the_connection(impl: str) ->
     assert took > 0.3
 
 
+def test_one_deadline_bounds_several_read_calls_together(impl: str) -> None:
+    """The same four lines 0.15 s apart under a 0.3 s deadline, read inside
+    rfile.one_deadline(): the block as a whole is cut off, not each line."""
+    netserv_only(impl)
+
+    class Head(netserv.StreamRequestHandler):
+        request_deadline = 0.3
+
+        def handle(self) -> None:
+            with self.rfile.one_deadline():
+                for _ in range(4):
+                    self.wfile.write(self.rfile.readline())
+
+        def deadline_exceeded(self, error: Exception) -> None:
+            self.server.seen.append(type(error))
+
+    lines = b"".join(b"line %d\n" % n for n in range(4))
+    reply, server, took = serve_one_bounded(impl, Head, send=lines, gap=0.15)
+    assert reply != lines and lines.startswith(reply)  # cut off before the last line
+    assert server.seen == [netserv.handlers.RequestDeadlineExceeded]
+    assert server.errors == []
+    assert took >= 0.3
+
+
 def test_request_deadline_keeps_a_shorter_timeout_as_the_standard_timeout_error(
         impl: str) -> None:
     """A per-read timeout shorter than the deadline fires as the standard

@@ -12,4 +12,5 @@ the core and attach to it from outside.
     teach.py         show source, the class tree and the class map in a notebook
     diagrams.py      diagrams drawn by code: TCP's conversation, the pipeline, a deaf server
     statechart.py    the lifecycle's state diagram, drawn from netserv.base.TRANSITIONS
+    tinyhttp.py      notebook 15's HTTP/1.1 handler: keep-alive and the framing rules
 """
