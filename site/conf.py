@@ -43,6 +43,8 @@ html_theme = "sphinx_book_theme"
 html_title = "netserv: how network servers work"
 html_static_path = ["_static"]
 html_css_files = ["netserv.css"]
+# A page without an icon makes the browser ask for /favicon.ico, a 404 in its console.
+html_favicon = "_static/favicon.svg"
 html_theme_options = {
     "show_toc_level": 2,
     "use_download_button": True,
