@@ -11,6 +11,8 @@
 #   make site        build the course website into build/site (open build/site/index.html)
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
+#   make release     the students' copy, without solutions: build/student/ and a tarball
+#   make without-features  the course as on a system without fork, AF_UNIX, mallopt, 127.0.0.2
 #   make clean       remove .venv and every cache
 #
 # Set-up is lazy: .venv is created when it is missing, and the package is
@@ -62,8 +64,9 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lint test site multi-python notebooks notebooks-busy nav course-map check starters check-starters clean
+.PHONY: help lab lab-setup lint test site multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean
 
+# The command list above, up to its first empty comment line.
 help:
 	@sed -n '3,/^#$$/{s/^# //p}' Makefile
 
@@ -86,7 +89,25 @@ $(COURSE_STAMP): | $(PY)
 	rm -f $(VENV)/.installed-course-test-* $(VENV)/.installed-test-*
 	touch $@ $(TEST_STAMP)
 
+# The classroom tools (repo2docker, cffconvert, actionlint: pyproject's
+# [classroom] extra) live in their own venv: cffconvert's dependencies
+# conflict with JupyterLab's. tests/test_classroom.py finds them through
+# NETSERV_TOOLS_BIN and skips, saying why, where they are missing.
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-classroom-$(PYPROJECT_KEY)
+$(TOOLS_STAMP): | $(PY)
+	@echo "make: installing netserv[classroom] into $(TOOLS_VENV)"
+	$(PY) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[classroom]'
+	rm -f $(TOOLS_VENV)/.installed-classroom-*
+	touch $@
+
 # ---------------------------------------------------------------- commands
+
+# The set-up of `make lab` without starting JupyterLab: what a Codespace or a
+# dev container runs once when it is created (.devcontainer/devcontainer.json).
+lab-setup: $(COURSE_STAMP)
+	@echo "make: .venv is ready; start the course with: make lab"
 
 # JupyterLab on loopback only, never all interfaces. Its root is the repository
 # (so that the notebooks' links into ../lessons/ open) and it starts in notebooks/.
@@ -109,6 +130,7 @@ lab: $(COURSE_STAMP)
 # to the new paths is set; with warnings as errors that would break every
 # pytest run. Current releases take the new paths anyway.
 test: export JUPYTER_PLATFORM_DIRS = 1
+test: export NETSERV_TOOLS_BIN = $(CURDIR)/$(TOOLS_VENV)/bin
 
 # ---- lint and type check: configuration in pyproject.toml ([tool.ruff],
 # [tool.mypy]): ruff over the whole tree (it excludes notebooks and exercise
@@ -130,7 +152,7 @@ multi-python: $(TEST_STAMP)
 # then the notebooks. pytest's exit code 5 ("no tests collected")
 # is a failure in every step: the notebook step is skipped, visibly, only while
 # there is no notebooks/NN_*.ipynb at all.
-test: $(TEST_STAMP) lint
+test: $(TEST_STAMP) $(TOOLS_STAMP) lint
 	$(PY) -m pytest $(TEST_DIRS)
 	$(MAKE) --no-print-directory multi-python
 ifneq ($(wildcard tools/make_starters.py),)
@@ -198,6 +220,10 @@ check: $(TEST_STAMP)
 	echo "make check: the checks of $$dir, on your $$dir/starter.py"; \
 	$(PY) -m pytest -p no:cacheprovider -p no:nbval --tb=short "$$dir"
 
+# What `make check` needs, installed ahead (GitHub Classroom's autograding
+# runs it once before the checks of every exercise).
+check-setup: $(TEST_STAMP)
+
 # FORCE=1 also overwrites starters changed by hand (each is kept as starter.py.bak).
 starters: $(TEST_STAMP)
 	$(PY) tools/make_starters.py $(if $(FORCE),--force)
@@ -206,7 +232,20 @@ check-starters: $(TEST_STAMP)
 	$(PY) tools/make_starters.py --check
 # ---- end of exercises
 
+# The course as on a system without fork(), AF_UNIX, glibc's mallopt() or
+# 127.0.0.2 (tools/without_features.py): every notebook and exercise, or the
+# paths in WITHOUT_PATHS. make test runs a quick subset (tests/test_without_features.py).
+without-features: export JUPYTER_PLATFORM_DIRS = 1
+without-features: $(TEST_STAMP)
+	$(PY) tools/without_features.py $(WITHOUT_PATHS)
+
+# The students' copy: tools/release.py leaves out solutions, wrong variants and
+# the instructor's files, then proves no solution text is left (exit 1 if any).
+# Standard library only: no .venv needed.
+release:
+	$(PYTHON) tools/release.py
+
 clean:
-	rm -rf $(VENV) .venv-py3.* .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .venv-py3.* .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +

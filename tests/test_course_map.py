@@ -49,6 +49,7 @@ def test_every_page_agrees_with_the_course_map() -> None:
 def copy(tmp_path: pathlib.Path) -> pathlib.Path:
     """The pages the map touches, copied (exercise folders: their README only)."""
     shutil.copy(ROOT / "README.md", tmp_path)
+    shutil.copy(ROOT / "CONTRIBUTING.md", tmp_path)
     (tmp_path / "lessons" / "exercises").mkdir(parents=True)
     for path in (ROOT / "lessons").glob("*.*"):
         shutil.copy(path, tmp_path / "lessons")

@@ -17,6 +17,7 @@ here, never typed by hand:
   (markdown cells only, changed with nbformat: no code cell is touched, so the
   notebook needs no re-execution);
 * lessons/instructor_notes.md: the counts sentence and the course at a glance;
+* CONTRIBUTING.md: the table of lesson pages, notebooks and exercises;
 * each lesson page's closing "Previous / Next" line.
 
 A generated block sits between two HTML comments, ``<!-- course-map: NAME -->``
@@ -54,6 +55,7 @@ README = pathlib.Path("README.md")
 LESSONS_README = pathlib.Path("lessons") / "README.md"
 NOTES = pathlib.Path("lessons") / "instructor_notes.md"
 INDEX = pathlib.Path("notebooks") / "00_index.ipynb"
+CONTRIBUTING = pathlib.Path("CONTRIBUTING.md")
 #: Width the generated prose is wrapped to: the project's line length.
 WRAP = 100
 #: A generated block: the opening comment, the text, the closing comment.
@@ -259,6 +261,17 @@ def glance_table(course: Course) -> str:
     return "\n".join(rows)
 
 
+def contributing_table(course: Course) -> str:
+    """CONTRIBUTING.md's table: paths from the top of the repository, names only."""
+    rows = ["| lesson page | notebooks | exercises |", "|---|---|---|",
+            f"| `lessons/README.md` (the course map) | `{course.notebooks[0].file}` | |"]
+    for lesson in course.lessons:
+        rows.append(f"| `lessons/{lesson.page}` | "
+                    f"{', '.join(f'`{n.file}`' for n in lesson.notebooks)} | "
+                    f"{', '.join(f'`{e.directory}`' for e in lesson.exercises)} |")
+    return "\n".join(rows)
+
+
 def footer(course: Course, lesson: Lesson) -> str:
     """A lesson page's closing line: previous and next lesson, and the course map."""
     parts = []
@@ -287,6 +300,7 @@ def blocks_of(course: Course) -> dict[pathlib.Path, dict[str, str]]:
         NOTES: {"counts": _wrap(f"The course: {counts_sentence(course)}."),
                 "glance": glance_table(course)},
         INDEX: {"contents": index_contents(course)},
+        CONTRIBUTING: {"contributing": contributing_table(course)},
     }
 
 
