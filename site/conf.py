@@ -28,7 +28,8 @@ include_patterns = [
     "lessons/*.md",
     "lessons/exercises/*/README.md",
     "notebooks/[0-9][0-9]_*.ipynb",
-    "docs/*.md",
+    "docs/differences.md",
+    "docs/setup.md",
     "benchmarks/README.md",
 ]
 exclude_patterns = [".venv*", "build", "**/.ipynb_checkpoints"]
