@@ -11,6 +11,7 @@ first, flat in this folder:
     base.py         BaseServer: the request pipeline and the one serve loop (start here)
     lifecycle.py    ServerState and TRANSITIONS: where a server is in its life; the waker
     accepting.py    pausing accept() when the process is out of descriptors
+    settings.py     numeric settings: each declared with its range, checked in one place
     tcp.py          TCPServer: streams (listen, accept)
     udp.py          UDPServer: datagrams
     unix.py         UnixStreamServer, UnixDatagramServer: the same on a path

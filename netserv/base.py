@@ -46,6 +46,7 @@ it) is a mix-in, in its own module (``threads``, ``forking``, ``pool``,
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 import sys
@@ -56,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .accepting import ACCEPT_EXHAUSTED_ERRNOS, DEFAULT_ACCEPT_BACKOFF, AcceptPause
 from .lifecycle import STOP_REQUESTED, TRANSITIONS, Lifecycle, ServerState, Waker
+from .settings import Setting, check_settings
 
 __all__ = ["TRANSITIONS", "BaseServer", "ServerState"]
 
@@ -70,6 +72,14 @@ else:  # pragma: no cover - Windows
 #: Default seconds between two calls of service_actions() in serve_forever().
 #: It no longer delays shutdown(), which wakes the loop directly.
 DEFAULT_POLL_INTERVAL = 0.5
+
+#: handle_request()'s wait (BaseServer.timeout; ForkingMixIn redefines it).
+TIMEOUT = Setting("timeout", 0, unit="seconds", none="handle_request() waits forever",
+                  why="a negative wait is no wait; an infinite one is None")
+#: serve_forever()'s argument, checked as the settings are.
+POLL_INTERVAL = Setting("poll_interval", 0, above=True, unit="seconds",
+                        none="service_actions() only after a wake-up",
+                        why="0 or less wakes the loop without waiting: a core at 100 %")
 
 class BaseServer:
     """Base class for server classes.
@@ -107,6 +117,11 @@ class BaseServer:
     - timeout: seconds handle_request() waits before handle_timeout(); None waits forever
     - accept_backoff: seconds accepting pauses after an out-of-resources error (netserv only)
     - address_family, socket_type, allow_reuse_address, allow_reuse_port (transports)
+    - numeric_settings (netserv only): each class's numeric settings and
+      their ranges (netserv.settings); every one the server and its handler
+      class have is checked at construction, before anything is bound, and
+      again when a loop starts, with a ValueError or TypeError naming the
+      setting, its range and the value
 
     Instance variables:
 
@@ -135,14 +150,25 @@ class BaseServer:
     socket: socket.socket  # set by the transports (TCPServer and its subclasses)
     accept_backoff = DEFAULT_ACCEPT_BACKOFF
     _selector_class: type[selectors.BaseSelector] = ServerSelector
+    numeric_settings: tuple[Setting, ...] = (
+        TIMEOUT,
+        Setting("accept_backoff", 0, above=True, unit="seconds",
+                why="0 retries a failing accept() at once, for ever: a busy loop"),
+    )
 
     def __init__(self, server_address: Any, RequestHandlerClass: Any) -> None:
-        """Constructor. May be extended, do not override."""
+        """Constructor. May be extended, do not override.
+
+        Raises ValueError or TypeError for a numeric setting out of range
+        (see numeric_settings), before anything is bound.
+        """
         self.server_address = server_address
         self.RequestHandlerClass = RequestHandlerClass
+        self.check_settings()
         self._lifecycle = Lifecycle(type(self).__name__)
         self._waker: Waker | None = None  # while a loop runs
         self._serving_thread: int | None = None  # threading.get_ident() of the loop
+        self._serving_pid: int | None = None  # os.getpid() of the loop's process
         self._accept_pause = AcceptPause()  # see netserv.accepting
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -155,6 +181,15 @@ class BaseServer:
         def fileno(self) -> int: ...
 
         def get_request(self) -> tuple[Any, Any]: ...
+
+    def check_settings(self) -> None:
+        """Check the numeric settings of the server and its handler (netserv only).
+
+        Raises ValueError (out of range) or TypeError (not a number) naming
+        the first setting at fault, its allowed range and its value; see
+        netserv.settings. Called at construction and when a loop starts.
+        """
+        check_settings(self, self.RequestHandlerClass)
 
     @property
     def state(self) -> ServerState:
@@ -180,13 +215,18 @@ class BaseServer:
         wake-up, ``service_actions()`` runs (``self.timeout`` is handle_request()'s).
 
         Error handling: on a closed server, or while another loop runs,
-        RuntimeError naming the state, before anything else. A
+        RuntimeError naming the state, before anything else; then
+        ValueError or TypeError for a poll_interval or a numeric setting out
+        of range (see check_settings()), before the loop starts. A
         BaseException other than Exception stops the loop and propagates.
         Resource handling: the selector and the waker (two descriptors)
         exist only while the loop runs; if they cannot be created (OSError,
         e.g. EMFILE) the server is left exactly as it was before the call.
         """
         self._lifecycle.check("serve_forever")  # the clearer error comes first
+        POLL_INTERVAL.check(type(self).__name__, poll_interval,
+                            subject=f"poll_interval of {type(self).__name__}.serve_forever()")
+        self.check_settings()
         waker = Waker()
         selector: selectors.BaseSelector | None = None
         try:
@@ -199,6 +239,7 @@ class BaseServer:
             waker.close()
             raise
         self._waker, self._serving_thread = waker, threading.get_ident()
+        self._serving_pid = os.getpid()
         lifecycle, pause = self._lifecycle, self._accept_pause  # read every turn
         try:
             self._loop_start(selector)
@@ -210,7 +251,8 @@ class BaseServer:
                     break  # shutdown() during select(): take nothing more
                 for key, events in ready:
                     if key.fileobj is waker:
-                        waker.drain()
+                        if waker.drain():  # a forked copy called shutdown()
+                            self._ask_to_stop("shutdown")
                     else:
                         self._loop_ready(key, events)
                 self.service_actions()
@@ -218,7 +260,7 @@ class BaseServer:
             try:
                 self._loop_stop(selector)
             finally:
-                self._waker = self._serving_thread = None
+                self._waker = self._serving_thread = self._serving_pid = None
                 selector.close()
                 waker.close()
                 self._lifecycle.step("loop_end")
@@ -235,7 +277,20 @@ class BaseServer:
         serve_forever() return at once, and waits for it. After
         server_close() it returns at once (once a loop still running has
         returned): no loop can run any more.
+
+        From a process forked while the loop ran (a ForkingMixIn child, a
+        pre-fork worker: a handler's ``self.server.shutdown()``), where no
+        loop runs, it asks the serving process to stop (through the loop's
+        waker, which the fork copied) and returns at once: it cannot wait
+        for a loop in another process. That loop then stops as after its
+        own shutdown(); the server's owner still calls server_close().
         """
+        serving_pid = self._serving_pid
+        if serving_pid is not None and serving_pid != os.getpid():
+            waker = self._waker
+            assert waker is not None  # set with _serving_pid, copied by the fork
+            waker.wake(stop=True)
+            return
         if self._in_loop_thread():
             raise RuntimeError(
                 f"shutdown() called from the thread running serve_forever() of "
@@ -259,7 +314,9 @@ class BaseServer:
         """A stop was just asked for (see the class docstring). Does nothing here."""
 
     def _in_loop_thread(self) -> bool:  # see the class docstring
-        return self._serving_thread == threading.get_ident()
+        """True in the thread running the loop (not in a forked copy of it)."""
+        return (self._serving_thread == threading.get_ident()
+                and self._serving_pid == os.getpid())
 
     def service_actions(self) -> None:
         """Called by the serve_forever() loop after each wake-up.
@@ -298,10 +355,13 @@ class BaseServer:
         The timeout is the smaller of ``self.timeout`` and the socket's own
         timeout (``self.socket.settimeout()``), or None to wait forever. When
         it expires, handle_timeout() runs instead. On a closed server:
-        RuntimeError naming the state. Through the loop's hooks, a model that
-        watches more (event-driven) serves one turn of whatever is ready.
+        RuntimeError naming the state; a numeric setting out of range:
+        ValueError or TypeError (see check_settings()). Through the loop's
+        hooks, a model that watches more (event-driven) serves one turn of
+        whatever is ready.
         """
         self._lifecycle.step("handle_request")
+        self.check_settings()
         timeout = self._request_wait()
         deadline = None if timeout is None else time.monotonic() + timeout
 

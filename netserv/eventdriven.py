@@ -60,6 +60,7 @@ from .events import (
     overdue,
     shortest_limit,
 )
+from .settings import MAX_BUFFER_SIZE, Setting
 from .tcp import TCPServer
 
 __all__ = ["Connection", "EventDrivenMixIn", "EventDrivenTCPServer", "EventHandler",
@@ -102,7 +103,10 @@ class EventDrivenMixIn(_Host):
     Class variables:
 
     - idle_timeout (300.0 s, None for never), max_pending_output (256 KiB),
-      recv_size (64 KiB): see the module docstring
+      recv_size (64 KiB): see the module docstring. Checked with the
+      handler's (netserv.settings) at construction and when a loop starts:
+      an idle_timeout or request_deadline of 0 or less would make the loop
+      scan its table without ever waiting.
 
     Instance variables: ``connections`` (fd -> Connection), the table.
 
@@ -115,6 +119,15 @@ class EventDrivenMixIn(_Host):
     idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     max_pending_output = DEFAULT_MAX_PENDING_OUTPUT
     recv_size = DEFAULT_RECV_SIZE
+    numeric_settings: tuple[Setting, ...] = (
+        Setting("idle_timeout", 0, above=True, unit="seconds", none="never",
+                why="0 or less makes the loop scan its table without waiting: a core at 100 %"),
+        Setting("max_pending_output", 0, integer=True,
+                why="unsent bytes per connection before reading pauses"),
+        Setting("recv_size", 1, MAX_BUFFER_SIZE, integer=True,
+                why="recv(0) reads nothing, which looks like end-of-file; "
+                    "each recv() allocates the whole size"),
+    )
     # epoll where there is one: a wait costs what is ready, not what is
     # watched, which matters with thousands of connections.
     _selector_class: type[selectors.BaseSelector] = selectors.DefaultSelector
@@ -180,8 +193,8 @@ class EventDrivenMixIn(_Host):
         """Close idle and overdue connections when a scan is due; wait until the next."""
         wait = super()._loop_timeout(poll_interval)
         limit = shortest_limit(self.idle_timeout, self.RequestHandlerClass)
-        if limit is None:
-            return wait
+        if limit is None or not self.connections:
+            return wait  # nothing to scan: the next connection is checked in time
         now = time.monotonic()
         if now >= self._next_idle_check:
             self._next_idle_check = now + limit / IDLE_CHECKS_PER_TIMEOUT

@@ -41,6 +41,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from selectors import EVENT_READ, EVENT_WRITE
 from typing import Any, Protocol, TypedDict
 
+from .settings import Setting
+
 __all__ = ["Connection", "ConnectionTable", "EventHandler", "LineEchoHandler", "LineHandler",
            "StateRow", "format_state_table", "overdue", "shortest_limit"]
 
@@ -241,6 +243,13 @@ class LineHandler(EventHandler):
 
     max_line_length = DEFAULT_MAX_LINE_LENGTH
     request_deadline: float | None = DEFAULT_REQUEST_DEADLINE
+    #: Checked by the server at construction and when its loop starts (netserv.settings).
+    numeric_settings: tuple[Setting, ...] = (
+        Setting("max_line_length", 1, integer=True, why="a line holds at least its newline"),
+        Setting("request_deadline", 0, above=True, unit="seconds", none="no deadline",
+                why="0 or less expires every partial line at once, and makes the "
+                    "server's loop scan without waiting"),
+    )
 
     def __init__(self, connection: Connection, server: ConnectionTable) -> None:
         super().__init__(connection, server)

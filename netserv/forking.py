@@ -33,7 +33,8 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from .base import BaseServer
+from .base import TIMEOUT, BaseServer
+from .settings import Setting
 from .tcp import TCPServer
 from .udp import UDPServer
 
@@ -67,12 +68,22 @@ if hasattr(os, "fork"):
         Methods: process_request() forks; collect_children() reaps;
         handle_timeout(), service_actions() and server_close() extend the
         server's to reap.
+
+        A max_children below 1 (the standard module accepts it and then
+        hangs, spinning a core) is refused at construction and when a loop
+        starts: ValueError naming the setting and its range.
         """
 
         timeout: float | None = 300
         active_children: set[int] | None = None
         max_children = 40
         block_on_close = True
+        numeric_settings: tuple[Setting, ...] = (
+            TIMEOUT,
+            Setting("max_children", 1, integer=True,
+                    why="with 0 the server waits for a child to exit before every fork, "
+                        "and there is none: it hangs"),
+        )
 
         def collect_children(self, *, blocking: bool = False) -> None:
             """Reap children that have exited; with blocking, wait for all of them.

@@ -44,6 +44,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from .settings import MAX_BUFFER_SIZE, Setting
+
 # A buffer argument (bytes, bytearray, memoryview, array...) is typed Any: its
 # protocol type lives in typeshed's _typeshed, which is not a module one can
 # import, and collections.abc.Buffer is new in Python 3.12.
@@ -108,6 +110,10 @@ class StreamRequestHandler(BaseRequestHandler):
 
     finish() flushes wfile (ignoring a socket error: the client may be gone)
     and closes both files; closing them does not close the socket.
+
+    The numeric class variables are checked by the server that uses the
+    handler class, at construction and when its loop starts (see
+    numeric_settings and netserv.settings), not by the handler itself.
     """
 
     rbufsize = -1
@@ -115,6 +121,17 @@ class StreamRequestHandler(BaseRequestHandler):
     timeout: float | None = None
     disable_nagle_algorithm = False
     request_deadline: float | None = None
+    #: Checked by the server at construction and when its loop starts (netserv.settings).
+    numeric_settings: tuple[Setting, ...] = (
+        Setting("rbufsize", -1, MAX_BUFFER_SIZE, integer=True,
+                why="-1 is io's default size, 0 unbuffered; the buffer is allocated whole"),
+        Setting("wbufsize", -1, MAX_BUFFER_SIZE, integer=True,
+                why="0 sends each write at once, -1 is io's default size"),
+        Setting("timeout", 0, above=True, unit="seconds", none="reads wait forever",
+                why="0 makes the socket non-blocking: a read with no data fails at once"),
+        Setting("request_deadline", 0, above=True, unit="seconds", none="no deadline",
+                why="0 or less fails every read at once"),
+    )
 
     def __init__(self, request: Any, client_address: Any, server: Any) -> None:
         try:

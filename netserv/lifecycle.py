@@ -28,11 +28,16 @@ documents and figures (docs/differences.md shows it).
 
 The :class:`Waker` is how a stop request reaches a loop blocked in select():
 the loop watches one end of a socket pair, shutdown() writes to the other.
+A process forked while the loop runs (a ForkingMixIn child, a pre-fork
+worker) inherits both ends, but not the loop: its shutdown() writes a *stop*
+byte instead, and the loop, reading it, stops as if shutdown() had been
+called in its own process.
 """
 
 from __future__ import annotations
 
 import enum
+import select
 import socket
 import threading
 from collections.abc import Mapping
@@ -164,12 +169,22 @@ def describe_transitions() -> str:
     return "\n".join(lines)
 
 
+#: The two bytes a Waker carries: "look again" and "a forked copy asks you to stop".
+_WAKE, _STOP = b"\0", b"\1"
+#: Longest a stop request waits for room in a full socket pair (seconds): the
+#: loop empties it on every turn, so room comes as soon as the loop runs.
+_STOP_SEND_TIMEOUT = 5.0
+
+
 class Waker:
     """One end of a socket pair that a selector loop watches.
 
     ``wake()`` may be called from any thread, any number of times; the loop
     calls ``drain()`` after it woke up. The pair is non-blocking so that
     neither side can ever block: a full pipe already means "wake up".
+    ``wake(stop=True)`` (from a forked copy of the serving process) sends a
+    stop byte, waiting up to _STOP_SEND_TIMEOUT for room, since that one
+    must not be lost; ``drain()`` returns True when it read one.
     Creating one takes two file descriptors and may raise OSError (EMFILE).
     """
 
@@ -181,18 +196,23 @@ class Waker:
     def fileno(self) -> int:
         return self._reader.fileno()
 
-    def wake(self) -> None:
+    def wake(self, stop: bool = False) -> None:
+        if stop:
+            select.select([], [self._writer], [], _STOP_SEND_TIMEOUT)
         try:
-            self._writer.send(b"\0")
+            self._writer.send(_STOP if stop else _WAKE)
         except OSError:
             pass  # already full (a wake-up is pending: BlockingIOError) or already closed
 
-    def drain(self) -> None:
+    def drain(self) -> bool:
+        """Empty the pair; True if a stop byte was among what it held."""
+        stop = False
         try:
-            while self._reader.recv(4096):
-                pass
+            while data := self._reader.recv(4096):
+                stop = stop or _STOP in data
         except OSError:
             pass  # empty (BlockingIOError) or closed
+        return stop
 
     def close(self) -> None:
         self._reader.close()

@@ -5,10 +5,10 @@ Theory of operation
 ThreadingMixIn starts one thread per request, with no limit: a burst of
 10,000 connections is 10,000 threads. A pool bounds both numbers:
 
-* ``pool_size`` worker threads, started together when the first request
-  arrives (not at construction, so a server whose bind() failed leaves no
-  thread behind), each looping: take a request from the queue, finish it,
-  take the next.
+* ``pool_size`` worker threads, started together when a loop starts
+  (serve_forever() or handle_request(); not at construction, so a server
+  whose bind() failed leaves no thread behind), each looping: take a
+  request from the queue, finish it, take the next.
 * a queue of at most ``queue_size`` accepted requests waiting for a worker.
 
 ``process_request()``, in the serve loop's thread, only puts the request in
@@ -50,9 +50,14 @@ again. A worker that dies all the same (handle_error() itself raised) is
 reported by threading.excepthook like any thread, and replaced at once:
 ``pool_status()`` counts the workers still running.
 
-``pool_size`` and ``queue_size`` must be positive integers: the constructor
-refuses anything else before binding (a pool of 0 workers would accept
-requests and never serve them).
+``pool_size`` (1 to MAX_POOL_SIZE) and ``queue_size`` (at least 1) are
+checked by the constructor before binding, and again when a loop starts (a
+pool of 0 workers would accept requests and never serve them). If the
+system will not start all pool_size threads ("can't start new thread":
+ulimit -u, kernel.threads-max, address space for their stacks), the loop
+does not start: the threads already started are stopped and RuntimeError
+says how many started, before any request is accepted. No request is lost
+and no pool runs short without a word.
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .base import BaseServer
+from .settings import Setting
 from .tcp import TCPServer
 from .udp import UDPServer
 
@@ -86,13 +92,20 @@ DEFAULT_POOL_SIZE = 8
 #: refused at connect()).
 DEFAULT_QUEUE_SIZE = 16
 
+#: Most worker threads a pool may ask for. Every one starts when the loop
+#: starts; each reserves a stack (8 MiB of address space by default) and
+#: counts against the system's limits on threads, and beyond a few thousand
+#: they only queue for the GIL. For more connections than that, use the
+#: event-driven server (netserv.eventdriven).
+MAX_POOL_SIZE = 10_000
+
 
 class ThreadPoolMixIn(_Host):
     """Mix-in that hands each request to one of a fixed set of threads. List it first.
 
     Class variables:
 
-    - pool_size (8): worker threads, started on the first request
+    - pool_size (8, at most MAX_POOL_SIZE): worker threads, started when a loop starts
     - queue_size (16): accepted requests that may wait for a worker; when
       the queue is full the serve loop stops accepting until a slot frees
     - block_on_close (True): server_close() lets the workers finish every
@@ -106,40 +119,43 @@ class ThreadPoolMixIn(_Host):
     extends the server's to stop the pool; pool_status() reports the pool.
 
     The constructor raises TypeError or ValueError for a pool_size or
-    queue_size that is not a positive int, before anything is bound.
+    queue_size out of range, before anything is bound (and a loop that
+    starts, if they were changed since). A loop that cannot start all
+    pool_size threads raises RuntimeError before it accepts anything.
     """
 
     pool_size = DEFAULT_POOL_SIZE
     queue_size = DEFAULT_QUEUE_SIZE
     block_on_close = True
+    numeric_settings: tuple[Setting, ...] = (
+        Setting("pool_size", 1, MAX_POOL_SIZE, integer=True,
+                why="0 workers would never serve; all start at once, each a thread"),
+        Setting("queue_size", 1, integer=True,
+                why="0 would leave no room for the request the loop accepted"),
+    )
 
     #: Hooks that netserv.lab.trace records, in addition to the pipeline's own.
     traced_hooks = ("get_request", "verify_request", "process_request",
                     "handle_queue_full", "process_request_thread", "finish_request",
                     "handle_error", "shutdown_request", "close_request", "service_actions")
 
-    # Created by _start_pool() on the first request.
+    # Created by _start_pool() when a loop starts.
     _workers: list[threading.Thread] | None = None
     _pool_lock: threading.Lock | None = None
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Check pool_size and queue_size, then construct (and bind) the server."""
-        self._check_sizes()
-        super().__init__(*args, **kwargs)
-
-    def _check_sizes(self) -> None:
-        for name in ("pool_size", "queue_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"{type(self).__name__}.{name} must be an int, "
-                                f"got {type(value).__name__} {value!r}")
-            if value < 1:
-                raise ValueError(f"{type(self).__name__}.{name} must be at least 1, "
-                                 f"got {value}")
+    def _loop_start(self, selector: Any) -> None:
+        """Start the pool (once) before the loop accepts anything."""
+        super()._loop_start(selector)
+        if self._workers is None:
+            self._start_pool()
 
     def _start_pool(self) -> None:
-        """Create the queue and start pool_size workers. Loop thread only."""
-        self._check_sizes()  # they may have been changed since construction
+        """Create the queue and start pool_size workers. Loop thread only.
+
+        If a thread cannot be started, stops those that did and raises
+        RuntimeError (from the threading module's): the pool is then as
+        before, and a later loop tries again.
+        """
         self._pool_lock = threading.Lock()
         # Workers wait on _work_ready, the loop waits on _slot_free: two
         # conditions on one lock, so each wakes only the side that can act.
@@ -150,8 +166,28 @@ class ThreadPoolMixIn(_Host):
         self._pool_closed = False
         self._workers = []
         self._workers_started = 0
+        try:
+            with self._pool_lock:
+                self._replace_workers()
+        except RuntimeError as error:  # "can't start new thread"
+            started = self._workers_started - 1  # the last one did not start
+            self._stop_pool()
+            raise RuntimeError(
+                f"{type(self).__name__}: the system started only {started} of pool_size="
+                f"{self.pool_size} worker threads ({error}); the loop did not start and "
+                f"accepted nothing. Lower pool_size, or raise the limits on threads "
+                f"(ulimit -u, kernel.threads-max, address space for their stacks)") from error
+
+    def _stop_pool(self) -> None:
+        """Stop the workers that started and forget the pool (it never served)."""
+        assert self._pool_lock is not None
         with self._pool_lock:
-            self._replace_workers()
+            self._pool_closed = True
+            self._work_ready.notify_all()
+            workers = [worker for worker in self._workers or () if worker.ident is not None]
+        for worker in workers:
+            worker.join()
+        self._workers = self._pool_lock = None
 
     def _replace_workers(self) -> None:
         """Start workers until pool_size run. Called with the pool's lock held."""
@@ -162,7 +198,11 @@ class ThreadPoolMixIn(_Host):
                                       name=f"{name}-worker-{self._workers_started}")
             self._workers_started += 1
             self._workers.append(worker)
-            worker.start()
+            try:
+                worker.start()
+            except RuntimeError:
+                self._workers.remove(worker)  # never ran: nothing will remove it
+                raise
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Queue the request for a worker; wait for a slot while the queue is full.

@@ -21,12 +21,16 @@ import socket
 from typing import Any
 
 from .base import BaseServer
+from .settings import Setting
 
 __all__ = ["TCPServer"]
 
 #: listen() backlog. Small on purpose, as in the standard module: a
 #: synchronous server that falls behind should be visible, not hidden.
 DEFAULT_REQUEST_QUEUE_SIZE = 5
+#: listen() takes a C int; the kernel caps the backlog at its own maximum
+#: (Linux: net.core.somaxconn) without saying so.
+MAX_REQUEST_QUEUE_SIZE = 2**31 - 1
 
 
 class TCPServer(BaseServer):
@@ -54,6 +58,10 @@ class TCPServer(BaseServer):
     allow_reuse_address = False
     # SO_REUSEPORT lets several sockets share one port (load spreading).
     allow_reuse_port = False
+    numeric_settings: tuple[Setting, ...] = (
+        Setting("request_queue_size", 0, MAX_REQUEST_QUEUE_SIZE, integer=True,
+                why="listen() takes a C int; a negative backlog means 0"),
+    )
 
     def __init__(self, server_address: Any, RequestHandlerClass: Any,
                  bind_and_activate: bool = True) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from .settings import MAX_BUFFER_SIZE, Setting
 from .tcp import TCPServer
 
 __all__ = ["UDPServer", "TruncatedDatagram", "is_truncated"]
@@ -64,6 +65,10 @@ class UDPServer(TCPServer):
     allow_reuse_port = False
     socket_type = socket.SOCK_DGRAM
     max_packet_size = DEFAULT_MAX_PACKET_SIZE
+    numeric_settings: tuple[Setting, ...] = (
+        Setting("max_packet_size", 1, MAX_BUFFER_SIZE, integer=True,
+                why="0 reads every datagram as empty; each recv allocates the whole size"),
+    )
 
     # The request is (data, socket), not TCPServer's socket: the standard
     # module derives UDPServer from TCPServer all the same, and so does netserv.

@@ -406,3 +406,46 @@ def test_waker_wake_is_idempotent_and_drains() -> None:
     finally:
         waker.close()
     waker.wake()  # after close: no error (a late shutdown() must not raise)
+
+
+# -- shutdown() from a forked handler ------------------------------------------
+
+class StopsTheServer(netserv.StreamRequestHandler):
+    """Read a line, call server.shutdown() (in a forked process), say what happened."""
+
+    def handle(self) -> None:
+        self.rfile.readline()
+        try:
+            self.server.shutdown()
+            self.wfile.write(b"asked\n")
+        except RuntimeError as error:
+            self.wfile.write(f"refused: {error}\n".encode())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+@pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning")
+@pytest.mark.parametrize("model", ["forking", "prefork"])
+def test_shutdown_from_a_forked_handler_stops_the_serving_process(model: str) -> None:
+    """In a forked child or a pre-fork worker no loop runs: shutdown() there
+    used to raise "called from the thread running serve_forever()", which was
+    not what happened. It now asks the serving process to stop, and its
+    serve_forever() returns."""
+    server = demo.make_server(model, "tcp", handler=StopsTheServer)
+    loop = threading.Thread(target=server.serve_forever, args=(support.TEST_POLL_INTERVAL,))
+    loop.start()
+    try:
+        with support.client(server) as sock:
+            sock.sendall(b"stop\n")
+            reply = b""
+            while not reply.endswith(b"\n"):
+                data = sock.recv(1024)
+                if not data:
+                    break
+                reply += data
+        assert reply == b"asked\n"
+        loop.join(timeout=support.CLIENT_TIMEOUT)
+        assert not loop.is_alive(), "serve_forever() did not return"
+    finally:
+        server.shutdown()
+        loop.join()
+        demo.cleanup(server)

@@ -39,10 +39,12 @@ BASES_313 = {"ForkingUnixStreamServer": ["ForkingMixIn", "UnixStreamServer"],
 #: them (subclasses inherit them). Each is documented in docs/differences.md,
 #: and its default keeps the standard behaviour.
 ADDITIONS = {"BaseServer": {"state", "stop_requested", "handle_accept_exhausted",
-                            "accept_backoff"},
+                            "accept_backoff", "numeric_settings", "check_settings"},
+             "ForkingMixIn": {"numeric_settings"},
              "UnixStreamServer": {"cleanup_socket"},
              "UnixDatagramServer": {"cleanup_socket"},
-             "StreamRequestHandler": {"request_deadline", "deadline_exceeded"}}
+             "StreamRequestHandler": {"request_deadline", "deadline_exceeded",
+                                      "numeric_settings"}}
 
 
 def additions(cls: type) -> set[str]:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 import netserv
-from netserv.lab import demo, diagrams, teach, timeline, trace
+from netserv.lab import demo, diagrams, teach, timeline, trace_cli
 from netserv.lab.trace_events import Event
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -236,7 +236,7 @@ def test_every_request_is_visible_at_any_scale(drawn: Callable[[Figure], Figure]
 @pytest.mark.parametrize("model", ["sync", "threading", "pool", "select", pytest.param(
     "forking", marks=pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork()"))])
 def test_timeline_of_a_real_trace(model: str, drawn: Callable[[Figure], Figure]) -> None:
-    tracer = trace.trace_once(model)
+    tracer = trace_cli.trace_once(model)
     fig = drawn(tracer.timeline(title=model,
                                 spans={"client": (tracer.events[0].start,
                                                   tracer.events[-1].end)}))

@@ -7,8 +7,11 @@ test when the serve loop has stopped accepting.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -287,7 +290,9 @@ def test_thread_pool_mixin_shutdown_under_load_loses_no_accepted_request() -> No
         for number in range(40):
             clients.append(Client(server, b"request %d\n" % number))
             if number == 20:
-                server.shutdown()  # mid-burst
+                # Mid-burst, once the loop has queued at least one request.
+                assert server.queued.acquire(timeout=support.CLIENT_TIMEOUT)
+                server.shutdown()
                 loop.join()
     finally:
         server.shutdown()
@@ -523,3 +528,63 @@ def test_thread_pool_refuses_an_invalid_size_when_constructed(
     cls = type("Pool", (pool.ThreadPoolTCPServer,), {name: value})
     with pytest.raises(error, match=name):
         cls((demo.LOOPBACK, 0), Exits)
+
+
+def test_thread_pool_refuses_more_threads_than_it_may_start() -> None:
+    cls = type("Pool", (pool.ThreadPoolTCPServer,), {"pool_size": 10**6})
+    with pytest.raises(ValueError, match=rf"Pool\.pool_size must be an int from 1 to "
+                                         rf"{pool.MAX_POOL_SIZE} "):
+        cls((demo.LOOPBACK, 0), Exits)
+
+
+#: Run in a child process: the address space is capped so that only some of
+#: the pool's threads can get a stack ("can't start new thread"), while a
+#: client already waits in the backlog. Prints what happened as JSON.
+THREADS_RUN_OUT = r"""
+import json, resource, socket, sys
+import netserv
+from netserv import pool
+
+class Echo(netserv.StreamRequestHandler):
+    def handle(self):
+        self.wfile.write(self.rfile.readline())
+
+server = pool.ThreadPoolTCPServer(("127.0.0.1", 0), Echo)
+server.pool_size = pool.MAX_POOL_SIZE
+server.timeout = 5.0
+client = socket.create_connection(server.server_address, timeout=10)
+client.sendall(b"kept\n")
+with open("/proc/self/status") as status:
+    vm_kib = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (vm_kib * 1024 + 256 * 2**20, hard))
+error = None
+try:
+    server.handle_request()
+except RuntimeError as exc:
+    error = str(exc)
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+workers_after_failure = server.pool_status()["workers"]
+server.pool_size = 2
+server.handle_request()  # the client is still waiting: served now
+reply = client.recv(100)
+client.close()
+server.server_close()
+print(json.dumps({"error": error, "workers": workers_after_failure,
+                  "reply": reply.decode()}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc, caps RLIMIT_AS")
+def test_thread_pool_that_cannot_start_its_threads_fails_loudly_and_loses_no_request() -> None:
+    """When threads run out, the loop does not start: RuntimeError says how
+    many of pool_size started, those are stopped, and the client already
+    waiting is served once the pool can start (it was never accepted)."""
+    result = subprocess.run([sys.executable, "-c", THREADS_RUN_OUT], capture_output=True,
+                            text=True, timeout=120, check=True)
+    seen = json.loads(result.stdout)
+    assert seen["error"] is not None, result.stderr
+    assert f"of pool_size={pool.MAX_POOL_SIZE} worker threads" in seen["error"]
+    assert "can't start new thread" in seen["error"]
+    assert seen["workers"] == 0
+    assert seen["reply"] == "kept\n"

@@ -267,3 +267,95 @@ def test_netserv_imports_only_the_standard_library(module: pathlib.Path) -> None
             continue
         assert not at_module_level, f"{module.name} imports {name} at module level"
         assert name in DRAWING_MODULES, f"{module.name} imports {name}, not a drawing library"
+
+
+# ------------------------------------------------------------ netserv's modules form no loop
+
+def module_name(path: pathlib.Path) -> str:
+    """``netserv/lab/trace.py`` -> ``netserv.lab.trace``; a package's ``__init__``: the package."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def netserv_imports(path: pathlib.Path, modules: set[str]) -> set[str]:
+    """Every netserv module ``path`` imports, wherever the import stands.
+
+    An import inside a function or under ``if TYPE_CHECKING:`` counts too: it
+    is still a dependency, and a loop through one is a layering fault even
+    when Python happens to resolve it at run time.
+    """
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            # ``from package import name``: the submodule when there is one.
+            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                       for alias in node.names]
+        else:
+            continue
+        found |= {target for target in targets if target in modules and target != name}
+    return found
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each strongly connected group of more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(cycles)
+
+
+def netserv_import_graph() -> dict[str, set[str]]:
+    paths = sorted((ROOT / "netserv").rglob("*.py"))
+    modules = {module_name(path) for path in paths}
+    return {module_name(path): netserv_imports(path, modules) for path in paths}
+
+
+def test_import_cycles_are_found() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
+    assert import_cycles(graph) == [["a", "b", "c"]]
+
+
+def test_import_graph_sees_relative_and_deferred_imports() -> None:
+    graph = netserv_import_graph()
+    assert "netserv.base" in graph["netserv.tcp"]  # from .base import ...
+    assert "netserv.eventdriven" in graph["netserv.lab.demo"]  # from .. import eventdriven
+    assert "netserv.lab.trace_events" in graph["netserv.lab.trace"]
+
+
+def test_netserv_modules_import_each_other_without_a_loop() -> None:
+    """Each module sits above what it uses, so each can be read (and taught)
+    after its dependencies: no two modules import each other, even inside a
+    function or only for type checking."""
+    assert import_cycles(netserv_import_graph()) == []

@@ -426,10 +426,10 @@ def test_trace_command_in_a_fresh_interpreter() -> None:
 
 
 def test_trace_command_refuses_a_missing_server(capsys: pytest.CaptureFixture[str]) -> None:
-    assert trace.main(["pool", "--impl", "stdlib"]) == 2
+    assert trace_cli.main(["pool", "--impl", "stdlib"]) == 2
     assert "stdlib has no ThreadPoolTCPServer" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        trace.main(["no-such-model"])
+        trace_cli.main(["no-such-model"])
     capsys.readouterr()
 
 

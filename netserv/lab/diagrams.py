@@ -3,10 +3,9 @@
 Theory of operation
 -------------------
 Each diagram is a function that returns a matplotlib Figure, drawn in one
-axes whose data units are inches, so that every size below is what a reader
-sees at the default 100 dpi: :data:`WIDTH` inches wide (a notebook's width
-in JupyterLab, so the image is never scaled down) and text of at least
-:data:`FONT` points.
+axes whose data units are inches (netserv.lab.drawing: :data:`WIDTH` inches
+wide, text of at least :data:`FONT` points, the boxes and arrows every
+diagram shares).
 
 Where a notebook can observe what a diagram shows, the diagram takes the
 observation as data instead of restating the textbook:
@@ -35,21 +34,18 @@ from collections.abc import Mapping, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from .drawing import FONT, TITLE_FONT, WIDTH, canvas, link, node
+from .statechart import lifecycle as draw_lifecycle
 from .timeline import PHASES, phase_of
 from .trace_events import HANDLER_PREFIX
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
 __all__ = ["FONT", "TCP_STATES", "TEXTBOOK_STEPS", "WIDTH", "Step", "connection_states",
            "deaf_server", "lifecycle", "pipeline", "tcp_sequence"]
 
-#: Figure width in inches (JupyterLab shows images up to about 8 inches at
-#: 100 dpi at their own size) and the smallest text, in points.
-WIDTH, FONT = 8.0, 10.0
-_TITLE_FONT = 11.0
 #: Height of one step of a sequence diagram, and of its header, in inches.
 _STEP, _HEADER = 0.42, 0.9
 #: Linux's TCP state numbers (include/net/tcp_states.h), as /proc/net/tcp
@@ -120,25 +116,14 @@ class Step:
     observed: bool = False
 
 
-def _canvas(height: float) -> tuple[Figure, Axes]:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(WIDTH, height))
-    fig.subplots_adjust(left=0, right=1, bottom=0, top=1)
-    ax.set_xlim(0, WIDTH)
-    ax.set_ylim(height, 0)
-    ax.axis("off")
-    return fig, ax
-
-
 def _sequence(title: str, lifelines: Mapping[str, float], columns: Mapping[str, float],
               steps: Sequence[Step], spans: Sequence[tuple[str, int, int, str]] = ()) -> Figure:
     """Lifelines at the given x (inches), one row per step; ``columns``: state
     columns (name -> x); ``spans``: (lifeline, first row, last row, label)
     bars drawn on a lifeline over several rows."""
     height = _HEADER + _STEP * (len(steps) + 0.6)
-    fig, ax = _canvas(height)
-    ax.text(0.1, 0.22, title, fontsize=_TITLE_FONT, weight="bold", va="center")
+    fig, ax = canvas(height)
+    ax.text(0.1, 0.22, title, fontsize=TITLE_FONT, weight="bold", va="center")
     for name, x in {**lifelines, **columns}.items():
         ax.text(x, 0.62, name, ha="center", va="center", fontsize=FONT,
                 weight="bold" if name in lifelines else "normal",
@@ -254,8 +239,8 @@ def pipeline() -> Figure:
     """BaseServer's pipeline for one request: the main path down the left,
     the refusal and the error path on the right (as in _handle_request_noblock).
     Boxes take the colours of the phases in the trace timeline."""
-    fig, ax = _canvas(6.5)
-    ax.text(0.1, 0.22, "One request through BaseServer's hooks", fontsize=_TITLE_FONT,
+    fig, ax = canvas(6.5)
+    ax.text(0.1, 0.22, "One request through BaseServer's hooks", fontsize=TITLE_FONT,
             weight="bold", va="center")
     main_x, side_x, width = 2.0, 6.2, 2.7
     main = ["get_request()  (accept)", "verify_request()", "process_request()",
@@ -263,9 +248,9 @@ def pipeline() -> Figure:
             "shutdown_request()", "close_request()"]
     ys = [0.75 + 0.62 * i for i in range(len(main))]
     for index, (label, y) in enumerate(zip(main, ys, strict=True)):
-        _node(ax, main_x, y, width, label, _colour(label))
+        node(ax, main_x, y, width, label, _colour(label))
         if index:
-            _link(ax, (main_x, ys[index - 1] + 0.17), (main_x, y - 0.17))
+            link(ax, (main_x, ys[index - 1] + 0.17), (main_x, y - 0.17))
     # process_request() runs finish_request() and shutdown_request(): a bracket.
     bracket_x = main_x + width / 2 + 0.2
     ax.plot([bracket_x] * 2, [ys[3] - 0.2, ys[8] + 0.2], color="#7b5ea7", lw=2)
@@ -273,16 +258,16 @@ def pipeline() -> Figure:
             va="center", fontsize=FONT, color="#7b5ea7")
     # Refused: verify_request() returned False.
     side_width = 2.6
-    _node(ax, side_x, ys[1], side_width, "shutdown_request()\n→ close_request()",
+    node(ax, side_x, ys[1], side_width, "shutdown_request()\n→ close_request()",
           _colour("close_request"), lines=2)
-    _link(ax, (main_x + width / 2, ys[1]), (side_x - side_width / 2, ys[1]), "False: refused")
+    link(ax, (main_x + width / 2, ys[1]), (side_x - side_width / 2, ys[1]), "False: refused")
     # An Exception anywhere in process_request(): handle_error, then shut down.
     error_y = ys[7]
-    _node(ax, side_x, error_y, side_width, "handle_error()", _colour("handle_error"))
-    _node(ax, side_x, error_y + 0.85, side_width, "shutdown_request()\n→ close_request()",
+    node(ax, side_x, error_y, side_width, "handle_error()", _colour("handle_error"))
+    node(ax, side_x, error_y + 0.85, side_width, "shutdown_request()\n→ close_request()",
           _colour("close_request"), lines=2)
-    _link(ax, (side_x, error_y + 0.17), (side_x, error_y + 0.6))
-    _link(ax, (bracket_x, error_y), (side_x - side_width / 2, error_y), "an Exception")
+    link(ax, (side_x, error_y + 0.17), (side_x, error_y + 0.6))
+    link(ax, (bracket_x, error_y), (side_x - side_width / 2, error_y), "an Exception")
     return fig
 
 
@@ -292,33 +277,10 @@ def _colour(label: str) -> str:
     return PHASES[phase_of(hook)][1]
 
 
-def _node(ax: Axes, x: float, y: float, width: float, label: str, colour: str,
-          lines: int = 1) -> None:
-    from matplotlib.patches import FancyBboxPatch
-
-    height = 0.34 + 0.2 * (lines - 1)
-    ax.add_patch(FancyBboxPatch((x - width / 2, y - height / 2), width, height,
-                                boxstyle="round,pad=0.02,rounding_size=0.08", facecolor=colour,
-                                edgecolor="#555555", zorder=2))
-    ax.text(x, y, label, ha="center", va="center", fontsize=FONT, zorder=3)
-
-
-def _link(ax: Axes, start: tuple[float, float], end: tuple[float, float],
-          label: str | None = None) -> None:
-    ax.annotate("", xy=end, xytext=start, zorder=1,
-                arrowprops={"arrowstyle": "-|>", "color": "#444444", "lw": 1.2,
-                            "shrinkA": 0, "shrinkB": 0})
-    if label:
-        ax.text((start[0] + end[0]) / 2, min(start[1], end[1]) - 0.08, label, ha="center",
-                va="bottom", fontsize=FONT)
-
-
 # -- the lifecycle (drawn in netserv.lab.statechart) ------------------------------------
 
 
 def lifecycle(transitions: Mapping[tuple[Enum, str], Enum],
               title: str = "A server's life: states and the steps between them") -> Figure:
     """Draw a transition table as a state diagram: netserv.lab.statechart.lifecycle()."""
-    from .statechart import lifecycle as draw
-
-    return draw(transitions, title)
+    return draw_lifecycle(transitions, title)

@@ -19,7 +19,9 @@ Layout, without a graph-layout library:
   states always bend apart), and each label goes where it covers no other
   label, trying points along its curve.
 
-Sizes as in netserv.lab.diagrams: 8 inches wide, text of 10 points.
+Sizes, boxes and the page as every diagram draws them (netserv.lab.drawing):
+8 inches wide, text of 10 points. netserv.lab.diagrams re-exports
+:func:`lifecycle` beside the other diagrams.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from .diagrams import FONT, WIDTH, _canvas, _node
+from .drawing import FONT, TITLE_FONT, WIDTH, canvas, node
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,7 +42,6 @@ __all__ = ["lifecycle"]
 _STATE_ROW = 1.7
 #: Inches per character of the 10-point font (an average, for box widths).
 _CHAR_INCHES = 0.085
-_TITLE_FONT = 11.0
 
 
 def lifecycle(transitions: Mapping[tuple[Enum, str], Enum],
@@ -82,11 +83,11 @@ def lifecycle(transitions: Mapping[tuple[Enum, str], Enum],
             width = max(len(line) for line in lines) * _CHAR_INCHES + 0.3
             boxes[state] = (0.1 + pitch * (index + 0.5), 0.9 + row * _STATE_ROW + 0.4,
                             width, 0.34 + 0.2 * (len(lines) - 1))
-    fig, ax = _canvas(0.9 + depth * _STATE_ROW)
-    ax.text(0.1, 0.22, title, fontsize=_TITLE_FONT, weight="bold", va="center")
+    fig, ax = canvas(0.9 + depth * _STATE_ROW)
+    ax.text(0.1, 0.22, title, fontsize=TITLE_FONT, weight="bold", va="center")
     for state, (x, y, width, _height) in boxes.items():
         lines = [state.name, *(f"↺ {step}" for step in edges.get((state, state), []))]
-        _node(ax, x, y, width, "\n".join(lines), "#dbe9f6", lines=len(lines))
+        node(ax, x, y, width, "\n".join(lines), "#dbe9f6", lines=len(lines))
     taken = [_rect(box) for box in boxes.values()]
     for (state, target), steps in edges.items():
         if state is not target:

@@ -39,7 +39,9 @@ its children, so that it does not fill.
 
 Where the rest lives: reading events as text (lanes, the summary) in
 netserv.lab.trace_events; the pipe in netserv.lab.trace_pipe; the figure in
-netserv.lab.timeline; the command line in netserv.lab.trace_cli.
+netserv.lab.timeline; the command line, and ``trace_once`` (one traced
+request on a demo server), in netserv.lab.trace_cli, which imports this
+module and never the other way round.
 
 Public API::
 
@@ -49,6 +51,7 @@ Public API::
     tracer.requests()   -> {request number: [Event, ...]}
     tracer.summary()    -> str: deterministic, for printing and nbval
     tracer.timeline(ax=None) -> matplotlib Figure (netserv.lab.timeline)
+    trace_cli.trace_once(model) -> Tracer    # one request on a demo server
     python -m netserv trace MODEL [--transport T] [--impl netserv|stdlib]
 """
 
@@ -78,8 +81,6 @@ __all__ = [
     "SERVER_HOOKS",
     "Event",
     "Tracer",
-    "main",
-    "trace_once",
     "traced",
 ]
 
@@ -382,20 +383,3 @@ def _attribute_values(obj: Any) -> list[Any]:
             if value is not _MISSING:
                 values.append(value)
     return values
-
-
-# -- the command line (netserv.lab.trace_cli), importable from here too -------------
-
-
-def trace_once(model: str = "sync", transport: str = "tcp", impl: str = "netserv") -> Tracer:
-    """Serve one echo request on a traced demo server: see netserv.lab.trace_cli."""
-    from .trace_cli import trace_once as run
-
-    return run(model, transport, impl)
-
-
-def main(argv: list[str]) -> int:
-    """``python -m netserv trace MODEL``: see netserv.lab.trace_cli."""
-    from .trace_cli import main as run
-
-    return run(argv)

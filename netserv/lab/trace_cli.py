@@ -12,7 +12,8 @@ is sent.
     python -m netserv trace MODEL [--transport T] [--impl netserv|stdlib]
 
 Exit status: 0 after printing the summary, 2 when the model, transport or
-implementation does not exist (argparse's own usage errors exit with 2 too).
+implementation does not exist (argparse's own usage errors exit with 2 too),
+1 when the demo server failed; errors are one line on stderr.
 """
 
 from __future__ import annotations
@@ -72,5 +73,8 @@ def main(argv: list[str]) -> int:
         except ValueError as exc:
             print(f"netserv trace: {exc}", file=sys.stderr)
             return 2
+        except (RuntimeError, OSError) as exc:  # the demo server failed: one line, no traceback
+            print(f"netserv trace: {exc}", file=sys.stderr)
+            return 1
     print(tracer.summary())
     return 0

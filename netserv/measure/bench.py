@@ -47,10 +47,11 @@ import selectors
 import subprocess
 import sys
 import tempfile
-from typing import Any, NoReturn, Self
+from typing import Any, Self
 
 from ..lab import demo
 from . import load
+from .cli import EXIT_FAILED, EXIT_USAGE, Parser, check_output
 from .spec import MAX_PAYLOAD, LoadSpec
 
 __all__ = ["ServerProcess", "format_table", "main", "run_bench"]
@@ -62,9 +63,8 @@ SERVER_STOP_TIMEOUT = 30.0
 #: Open loop: warn when the generator's own median lateness is this share
 #: of the median latency it reports.
 LAG_WARNING = 0.5
-#: Exit statuses: bad input (refused before the run), a run that failed.
-EXIT_USAGE = 2
-EXIT_FAILED = 1
+#: Exit statuses (netserv.measure.cli): bad input (refused before the run),
+#: a run that failed: EXIT_USAGE, EXIT_FAILED.
 
 
 class ServerProcess:
@@ -252,24 +252,6 @@ def _parse_target(text: str, transport: str) -> Any:
     return (host.strip("[]"), int(port))
 
 
-def _check_output(path: str | None, option: str) -> None:
-    """Refuse an output file that could not be written after the run."""
-    if path is None:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise ValueError(f"{option} {path}: directory {folder} does not exist")
-    if os.path.isdir(path) or not os.access(folder, os.W_OK):
-        raise ValueError(f"{option} {path}: cannot write a file there")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, with its errors on one line (no usage block)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -278,7 +260,7 @@ def _finite_float(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="python -m netserv bench",
         description="Drive an echo server with the load generator and print latency figures.")
     parser.add_argument("--model", choices=list(demo.MODELS), default="threading")
@@ -333,8 +315,8 @@ def main(argv: list[str]) -> int:
         "reply_timeout": args.reply_timeout, "quiet": args.quiet,
         "protocol": args.protocol, "path": args.path}
     try:
-        _check_output(args.json, "--json")
-        _check_output(args.csv, "--csv")
+        check_output(args.json, "--json")
+        check_output(args.csv, "--csv")
         connect = _parse_target(args.connect, args.transport) if args.connect else None
         if connect is not None:
             LoadSpec(connect, args.transport, **options).validate()
@@ -355,10 +337,14 @@ def main(argv: list[str]) -> int:
         return EXIT_FAILED
     if args.connect:
         result["model"] = result["impl"] = None  # a server we did not start
-    if args.json:
-        load.write_json(result, args.json)
-    if args.csv:
-        load.write_csv(result, args.csv)
+    try:
+        if args.json:
+            load.write_json(result, args.json)
+        if args.csv:
+            load.write_csv(result, args.csv)
+    except OSError as exc:  # checked before the run; a full disk, a folder removed since
+        print(f"netserv bench: cannot save the result: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if not result["replies_total"]:
         print(_no_reply_hint(result), file=sys.stderr)
         return EXIT_FAILED

@@ -1,28 +1,31 @@
-"""The simulated clients of one load worker: connections, requests, replies.
+"""The simulated stream clients of one load worker: connections, requests, replies.
 
 Theory of operation
 -------------------
 A worker process (netserv.measure.loadworker) runs many clients on one
 loop. Each client here is a small state machine driven by that loop:
 
-* :class:`Client` (streams: tcp, unix) owns one persistent connection, or
-  (``per_connection``) a new connection per request. ``fire(intended)``
-  sends one request: due at ``intended`` (open loop) or now (closed loop,
-  ``intended`` None). A :class:`StreamConnection` queues what the socket
-  does not take, keeps the requests in flight in order (``pending``), and
-  cuts replies out of the received bytes with the run's protocol
-  (netserv.measure.protocol). A closed-loop client fires its next request
-  from the reply that completes the previous one.
+* :class:`StreamClient` (streams: tcp, unix) owns one persistent
+  connection, or (``per_connection``) a new connection per request.
+  ``fire(intended)`` sends one request: due at ``intended`` (open loop) or
+  now (closed loop, ``intended`` None). A :class:`StreamConnection` queues
+  what the socket does not take, keeps the requests in flight in order
+  (``pending``), and cuts replies out of the received bytes with the run's
+  protocol (netserv.measure.protocol). A closed-loop client fires its next
+  request from the reply that completes the previous one.
 * datagram clients (udp, unix-dgram) are netserv.measure.loaddatagram's.
+
+Both kinds build on netserv.measure.loadbase (the client base, the poller,
+what a client sees of its worker) and never import the worker itself.
 
 The hot path (a reply arrives, the next request leaves) is kept short, as the
 generator competes for the CPU with the server it measures: one recv(), a
 clock read for the reply and one for the next send, a comparison of the
 reply with the request's own bytes (no new object), one send() straight to
 the socket when nothing is queued; a closed loop's next request leaves from
-the reply's own handler (``on_event``), not through ``Client.fire``. Sockets
-are registered with the worker's poller (epoll or poll(), called directly
-with a table from file descriptor to client, not through selectors).
+the reply's own handler (``on_event``), not through ``StreamClient.fire``.
+Sockets are registered with the worker's poller (epoll or poll(), called
+directly with a table from file descriptor to client, not through selectors).
 
 Failures are counted on the worker (``worker.count``), never raised: a
 refused or reset connection is a ``connection`` error for every request
@@ -33,28 +36,16 @@ from __future__ import annotations
 
 import errno
 import os
-import select
 import socket
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 
+from .loadbase import IN, OUT, READABLE, RECV_SIZE, RETRY_DELAY, Client, WorkerView
 from .protocol import UNUSABLE
 
-if TYPE_CHECKING:
-    from .loadworker import Worker
+__all__ = ["StreamClient", "StreamConnection"]
 
-__all__ = ["IN", "OUT", "RECV_SIZE", "RETRY_DELAY", "Client", "StreamConnection"]
-
-#: Bytes read per recv() call.
-RECV_SIZE = 65536
-#: Pause before retrying a connection the server refused (full Unix backlog,
-#: server not there): short, but not a busy loop.
-RETRY_DELAY = 0.005
 _monotonic = time.monotonic  # one lookup fewer per request
-#: poll()/epoll event bits (the same numbers in both APIs).
-IN, OUT = select.POLLIN, select.POLLOUT
-READABLE = select.POLLIN | select.POLLERR | select.POLLHUP
 
 
 class StreamConnection:
@@ -63,7 +54,7 @@ class StreamConnection:
     __slots__ = ("client", "close_after_send", "closed", "connected", "fd", "inbuf",
                  "last_reply", "out", "pending", "retired", "sock", "watching_out", "worker")
 
-    def __init__(self, worker: Worker, client: Client) -> None:
+    def __init__(self, worker: WorkerView, client: StreamClient) -> None:
         self.worker = worker
         self.client = client
         self.sock = socket.socket(worker.family, socket.SOCK_STREAM)
@@ -194,7 +185,7 @@ class StreamConnection:
                     self.client.persistent = None
             client = self.client
             if client.closed_loop and client.persistent is self:
-                # The hot path, Client.fire without its other cases: the
+                # The hot path, StreamClient.fire without its other cases: the
                 # next request of a closed loop leaves on this connection.
                 client.got_reply = True
                 sent = _monotonic()
@@ -233,15 +224,11 @@ class StreamConnection:
             self.sock.close()
 
 
-class Client:
+class StreamClient(Client):
     """One simulated stream client: its connection(s), its next request."""
 
-    def __init__(self, worker: Worker, index: int) -> None:
-        self.worker = worker
-        self.index = index
-        self.got_reply = False
-        self.sent_any = False  # a client whose turn never came is not "silent"
-        self.closed_loop = worker.run.rate is None
+    def __init__(self, worker: WorkerView, index: int) -> None:
+        super().__init__(worker, index)
         self.per_connection = worker.run.per_connection
         self.connections: set[StreamConnection] = set()
         self.persistent: StreamConnection | None = None
@@ -289,9 +276,6 @@ class Client:
             return
         worker.seq += 1
         conn.send(intended, worker.protocol.request(worker.seq), now)
-
-    def retry(self) -> None:
-        self.fire(None)
 
     def on_reply(self, conn: StreamConnection) -> None:
         self.got_reply = True

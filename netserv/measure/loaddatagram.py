@@ -13,6 +13,9 @@ queue holds only a few, or nobody listens) is ``send_failed`` at once.
 
 A Unix datagram client binds its own socket file, in the worker's temporary
 directory, so that the server has an address to reply to.
+
+Like the stream clients, these build on netserv.measure.loadbase and never
+import the worker.
 """
 
 from __future__ import annotations
@@ -20,13 +23,9 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import TYPE_CHECKING
 
-from .loadclient import IN, RECV_SIZE, RETRY_DELAY, Client
+from .loadbase import IN, RECV_SIZE, RETRY_DELAY, Client, WorkerView
 from .protocol import untag
-
-if TYPE_CHECKING:
-    from .loadworker import Worker
 
 __all__ = ["DatagramClient"]
 
@@ -34,7 +33,7 @@ __all__ = ["DatagramClient"]
 class DatagramClient(Client):
     """A client over UDP or a Unix datagram socket: replies matched by number."""
 
-    def __init__(self, worker: Worker, index: int) -> None:
+    def __init__(self, worker: WorkerView, index: int) -> None:
         super().__init__(worker, index)
         self.sock = socket.socket(worker.family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)

@@ -12,10 +12,12 @@ its stdin and stdout, one JSON object per line::
     worker -> parent   {"result": {...}}: histograms, counts, CPU seconds, window
 
 Inside, one :class:`Worker` holds the run's time line, the readiness poller
-(:class:`Poller`), the clients, and what was counted. Its
+(netserv.measure.loadbase.Poller), the clients, and what was counted. Its
 loop (:meth:`Worker.run_loop`) waits for ready sockets and for the next due
 request, and calls the clients, which send and match requests (see
-netserv.measure.loadclient).
+netserv.measure.loadclient and loaddatagram). The clients see the worker
+only through netserv.measure.loadbase.WorkerView, so they never import this
+module: it sits above them.
 
 Open-loop schedule: request ``j`` of the whole run is due at
 ``start + j / rate`` and belongs to client ``j mod clients``; this worker's
@@ -39,22 +41,22 @@ from __future__ import annotations
 import gc
 import heapq
 import json
-import select
 import shutil
 import sys
 import tempfile
 import time
 from array import array
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from .loadclient import Client
+from .loadbase import Client, Poller
+from .loadclient import StreamClient
 from .loaddatagram import DatagramClient
 from .protocol import make_protocol
 from .spec import DATAGRAM_TRANSPORTS, WorkerSpec, address_family
 from .stats import Histogram
 
-__all__ = ["ERROR_KINDS", "WORKER_START_TIMEOUT", "Poller", "Worker", "worker_main"]
+__all__ = ["ERROR_KINDS", "WORKER_START_TIMEOUT", "Worker", "worker_main"]
 
 #: Longest the loop sleeps with nothing due, so that timeouts, progress and
 #: the deadline are looked at regularly.
@@ -78,58 +80,6 @@ SEND_BURST = 64
 #: that cannot be delimited).
 ERROR_KINDS = ("timeout", "connection", "send_failed", "mismatch", "unanswered",
                "http_status", "protocol")
-
-
-class Handler(Protocol):
-    def on_event(self, events: int) -> None: ...
-
-
-class Poller:
-    """epoll (Linux) or poll(): which descriptors are ready, and whose they are.
-
-    ``wait(timeout, precise=True)`` waits with microsecond resolution (for
-    open-loop sends, which epoll and poll would make up to 1 ms late by
-    rounding their timeout up to whole milliseconds): it waits in select()
-    on the epoll descriptor itself, then collects the events without waiting.
-    The worker creates its poller before any socket, so that descriptor's
-    number is small: select() cannot watch one at or above FD_SETSIZE (1024).
-    """
-
-    def __init__(self) -> None:
-        self.handlers: dict[int, Handler] = {}
-        # _poller is whichever exists: both take the same register/modify/unregister.
-        self._epoll: select.epoll | None = None
-        self._poll: select.poll | None = None
-        self._poller: select.epoll | select.poll
-        if hasattr(select, "epoll"):
-            self._poller = self._epoll = select.epoll()
-        else:  # pragma: no cover - not Linux
-            self._poller = self._poll = select.poll()
-
-    def register(self, fd: int, events: int, handler: Handler) -> None:
-        self.handlers[fd] = handler
-        self._poller.register(fd, events)
-
-    def modify(self, fd: int, events: int) -> None:
-        self._poller.modify(fd, events)
-
-    def unregister(self, fd: int) -> None:
-        del self.handlers[fd]
-        self._poller.unregister(fd)
-
-    def wait(self, timeout: float, precise: bool = False) -> list[tuple[int, int]]:
-        if self._epoll is not None:
-            if precise and timeout > 0:
-                if not select.select([self._epoll.fileno()], [], [], timeout)[0]:
-                    return []  # the timeout came first: nothing is ready
-                timeout = 0.0
-            return self._epoll.poll(timeout)
-        assert self._poll is not None
-        return self._poll.poll(timeout * 1e3)
-
-    def close(self) -> None:
-        if self._epoll is not None:
-            self._epoll.close()
 
 
 class Worker:
@@ -157,7 +107,8 @@ class Worker:
         self.uncorrected = array("d")  # open loop: reply - max(send, previous reply)
         self.lag = array("d")          # open loop: actual send - intended send
         self.set_start(time.monotonic() + WORKER_START_TIMEOUT)  # until the real one is known
-        cls = DatagramClient if run.transport in DATAGRAM_TRANSPORTS else Client
+        cls: type[Client] = (DatagramClient if run.transport in DATAGRAM_TRANSPORTS
+                             else StreamClient)
         self.clients: list[Client] = []
         for i in range(spec.clients):
             self.clients.append(cls(self, spec.first_client + i))

@@ -37,12 +37,13 @@ them from saved JSON files.
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import pathlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from .cli import EXIT_FAILED, Parser, check_output, fail
 from .stats import Histogram
 
 __all__ = [
@@ -61,26 +62,55 @@ __all__ = [
 LEGEND_FONT = 10
 
 KINDS = ("latency-vs-load", "cdf", "throughput-vs-clients")
+#: What each kind of figure reads from every result (the command checks them first).
+NEEDS = {"latency-vs-load": ("latency_ms", "throughput_rps"), "cdf": ("histogram",),
+         "throughput-vs-clients": ("clients", "throughput_rps")}
+#: Figure files the command writes: what matplotlib's Agg backend draws
+#: without another library.
+OUT_SUFFIXES = (".png", ".svg", ".pdf")
 #: The parts of a result that name what was compared, in legend order.
 _SERIES_KEYS = ("model", "impl", "transport", "mode", "per_connection")
 #: Default figure size (inches): readable in a notebook and on a slide.
 FIGSIZE = (7.5, 4.5)
 
 
-def load_results(items: Any) -> list[dict[str, Any]]:
-    """Results from dicts, JSON file paths, or lists of either (flattened)."""
+def load_results(items: Any, _reading: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Results from dicts, JSON file paths, or lists of either (flattened).
+
+    A path in a list (or a file holding a path or a list) is read in turn.
+    Raises OSError for a file that cannot be read, ValueError for one that
+    is not JSON, holds something other than results (a number, say), or
+    lists itself, directly or through other files.
+    """
     if isinstance(items, (dict, str, pathlib.Path)):
         items = [items]
+    elif not isinstance(items, list):
+        raise ValueError(f"{_where(_reading)}holds {type(items).__name__} {items!r}, "
+                         f"not a result or a list of results")
     results: list[dict[str, Any]] = []
     for item in items:
         if isinstance(item, (str, pathlib.Path)):
+            path = os.path.realpath(item)
+            if path in _reading:
+                raise ValueError(f"{item} lists itself (through {' -> '.join(_reading)})")
             with open(item) as f:
-                item = json.load(f)
-        if isinstance(item, list):
-            results.extend(load_results(item))
-        else:
+                try:
+                    content = json.load(f)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{item}: not JSON ({exc})") from None
+            results.extend(load_results(content, (*_reading, path)))
+        elif isinstance(item, list):
+            results.extend(load_results(item, _reading))
+        elif isinstance(item, dict):
             results.append(item)
+        else:
+            raise ValueError(f"{_where(_reading)}holds {type(item).__name__} {item!r}, "
+                             f"not a result or a list of results")
     return results
+
+
+def _where(reading: tuple[str, ...]) -> str:
+    return f"{reading[-1]} " if reading else "the input "
 
 
 def _key(result: dict[str, Any]) -> tuple[Any, ...]:
@@ -262,26 +292,55 @@ def percentile_spectrum(results: Iterable[Any], ax: Any = None, title: str | Non
     return fig
 
 
+def _check_results(results: list[dict[str, Any]], kind: str) -> None:
+    """Raise ValueError unless every result has what ``kind`` draws, and one is drawn."""
+    if not results:
+        raise ValueError("the files hold no results")
+    for number, result in enumerate(results, 1):
+        missing = [key for key in NEEDS[kind] if key not in result]
+        if missing:
+            raise ValueError(f"result {number} has no {', '.join(missing)}: not a result of "
+                             f"bench or the load generator")
+    if kind == "throughput-vs-clients" and not any(
+            r.get("mode", "closed") == "closed" for r in results):
+        raise ValueError("throughput-vs-clients draws closed-loop results; there are none")
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m netserv plot",
-                                     description="Draw a figure from saved benchmark results.")
+    """``python -m netserv plot FILES --out F``: exit 0, 2 for bad input, 1 if saving failed.
+
+    Everything is checked before drawing: the files (readable JSON holding
+    results, no file listing itself), the results (what the kind of figure
+    needs, at least one), and --out (a known suffix, a folder that exists
+    and can be written). Errors are one line on stderr.
+    """
+    parser = Parser(prog="python -m netserv plot",
+                    description="Draw a figure from saved benchmark results.")
     parser.add_argument("files", nargs="+", help="JSON files written by bench or the sweep")
-    parser.add_argument("--out", required=True, help="figure file (.png or .svg)")
+    parser.add_argument("--out", required=True,
+                        help=f"figure file ({', '.join(OUT_SUFFIXES)})")
     parser.add_argument("--kind", choices=KINDS, default="latency-vs-load")
     args = parser.parse_args(argv)
+    try:
+        check_output(args.out, "--out", OUT_SUFFIXES)
+        results = load_results(list(args.files))
+        _check_results(results, args.kind)
+    except OSError as exc:
+        return fail("plot", f"cannot read {exc.filename or 'a file'}: {exc.strerror or exc}")
+    except ValueError as exc:
+        return fail("plot", str(exc))
     import matplotlib
     matplotlib.use("Agg")  # a file, no window
     import matplotlib.pyplot as plt
-    draws: dict[str, Callable[[list[str]], Any]] = {
+    draws: dict[str, Callable[[list[dict[str, Any]]], Any]] = {
         "latency-vs-load": latency_vs_load, "cdf": latency_cdf,
         "throughput-vs-clients": throughput_vs_clients}
-    draw = draws[args.kind]
+    fig = draws[args.kind](results)
     try:
-        fig = draw(args.files)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"netserv plot: cannot read results: {exc!r}")
-        return 1
-    fig.savefig(args.out, dpi=120)
-    plt.close(fig)
+        fig.savefig(args.out, dpi=120)
+    except OSError as exc:  # checked before drawing; a disk that filled up since
+        return fail("plot", f"cannot write {args.out}: {exc.strerror or exc}", EXIT_FAILED)
+    finally:
+        plt.close(fig)
     print(f"wrote {args.out}")
     return 0

@@ -27,6 +27,7 @@ import threading
 from typing import Any
 
 from ..lab import demo
+from .cli import EXIT_FAILED, Parser, fail
 
 
 def cpu_seconds() -> dict[str, float]:
@@ -47,8 +48,10 @@ def _control(server: Any) -> None:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m netserv serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    """Serve until Ctrl-C (or ``stop``); exit 2 for a server that does not exist, 1 if
+    it cannot be started (binding failed), one line on stderr either way."""
+    parser = Parser(prog="python -m netserv serve", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=list(demo.MODELS), default="threading")
     parser.add_argument("--transport", choices=list(demo.TRANSPORTS), default="tcp")
     parser.add_argument("--impl", choices=demo.IMPLS, default="netserv")
@@ -57,8 +60,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--control", action="store_true",
                         help="machine-readable: JSON ready line, cpu/stop commands on stdin")
     args = parser.parse_args(argv)
+    try:
+        demo.server_class(args.model, args.transport, args.impl)
+    except ValueError as exc:  # e.g. --model prefork --impl stdlib: no such class
+        return fail("serve", str(exc))
     handler = demo.echo_handler(args.model, args.transport, args.impl, nodelay=not args.nagle)
-    server = demo.make_server(args.model, args.transport, args.impl, handler=handler)
+    try:
+        server = demo.make_server(args.model, args.transport, args.impl, handler=handler)
+    except OSError as exc:
+        return fail("serve", f"cannot start the server: {exc}", EXIT_FAILED)
     if args.control:
         print(json.dumps({"ready": True, "address": server.server_address,
                           "transport": args.transport, "class": type(server).__name__,
