@@ -2,7 +2,8 @@
 #
 #   make lab         set up .venv (course + test extras), open JupyterLab on the course
 #   make test        set up .venv (test extra): lint, type check, every test, exercise check
-#                    and notebook, the server tests and CPython's suites on 3.11-3.13
+#                    and notebook, the server tests and CPython's suites on 3.11-3.15
+#   make pythons     fetch CPython 3.14 and 3.15 (Debian's builds) into .pythons/ for make test
 #   make lint        ruff check and mypy --strict netserv (make test runs it first)
 #   make notebooks   re-execute notebooks and save their outputs (NB=path for one)
 #   make notebooks-busy  run the notebooks in full mode under nbval, cores kept busy
@@ -64,7 +65,7 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lab-setup lint test site multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean
+.PHONY: help lab lab-setup lint test site multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean pythons
 
 # The command list above, up to its first empty comment line.
 help:
@@ -139,10 +140,15 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check
 	$(VENV)/bin/mypy --strict netserv
 
-# ---- other interpreters: the server tests on every other CPython 3.11-3.13
+# ---- other interpreters: the server tests on every other CPython 3.11-3.15
 # found (a venv each, made once: .venv-py3.X), then CPython's own suites for
 # socketserver and the servers built on it, with netserv injected as
 # socketserver, on each version. A version that is missing prints SKIP.
+# `make pythons` fetches 3.14 and 3.15 where the machine lacks them (Debian's
+# builds, run from .pythons/; on another system it says why and does nothing).
+pythons:
+	$(PYTHON) tools/fetch_pythons.py
+
 multi-python: $(TEST_STAMP)
 	$(PY) tools/multi_python.py
 	$(PY) tools/cpython_suites.py
@@ -246,6 +252,6 @@ release:
 	$(PYTHON) tools/release.py
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .venv-py3.* .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .venv-py3.* .pythons .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +

@@ -1,8 +1,12 @@
 """netserv: a readable re-implementation of the standard socketserver module.
 
 ``import netserv as socketserver`` runs programs written for the standard
-module (Python 3.13) unchanged: the same names, the same ``__all__``, the
-same classes with the same bases, hooks, defaults and error routing.
+module of the running Python (3.11 to 3.15) unchanged: the same names, the
+same ``__all__``, the same classes with the same bases, hooks, defaults and
+error routing. Where a release changed a rule or a default, netserv follows
+the running version (versions.py). netserv's own version is its package's:
+``importlib.metadata.version("netserv")``; ``__version__`` is the standard
+module's ("0.4", and from 3.15 deprecated as there).
 See docs/differences.md for what netserv does better, and why.
 
 Read the package in this order, each module one concept. The servers come
@@ -21,6 +25,7 @@ first, flat in this folder:
     pool.py         ThreadPoolMixIn: a fixed set of threads and a bounded queue
     eventdriven.py  EventDrivenMixIn: one thread, a selector, a table of connections
     events.py       its Connection records and EventHandler, LineHandler
+    versions.py     what changed between Python releases (backlog, SO_REUSEPORT, __version__)
     prefork.py      PreForkMixIn: worker processes that accept for themselves, a supervisor
 
 Beside them, in subpackages of their own that the servers never import:
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import os
 import socket
+import warnings
 
 from .base import BaseServer, ServerState
 from .forking import *  # the Forking* names exist only where fork() does
@@ -66,7 +72,20 @@ if hasattr(os, "fork"):
     if hasattr(socket, "AF_UNIX"):
         from .prefork import PreForkUnixStreamServer
 
-__version__ = "0.1.0"
+from .versions import MODULE_VERSION, MODULE_VERSION_DEPRECATED, MODULE_VERSION_WARNING
+
+# The standard module's __version__, as the running Python has it: a plain
+# name up to 3.14; from 3.15 a module __getattr__ that warns on every read
+# (so the name is not in dir()). netserv's own version: package metadata.
+if MODULE_VERSION_DEPRECATED:
+    def __getattr__(name: str) -> str:
+        if name == "__version__":
+            # stacklevel 2: the warning names the line that read the name.
+            warnings.warn(MODULE_VERSION_WARNING, DeprecationWarning, stacklevel=2)
+            return MODULE_VERSION
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+else:
+    __version__ = MODULE_VERSION
 
 # The standard module's private name for SocketWriter, for code that used it.
 _SocketWriter = SocketWriter

@@ -71,6 +71,39 @@ _STOP_LOCK = threading.Lock()
 _POLL_MAX = 0.05
 
 
+def _fork() -> int:
+    """os.fork(), but a warning it raises never loses the child.
+
+    Python 3.12+ warns when a process that runs other threads forks; from
+    3.15 a warnings filter "error" makes os.fork() *raise* that warning in
+    the parent, after the child was created, so the child's pid is lost and
+    the exception would end the supervisor's loop. Here the child sends its
+    pid through a pipe first: on such a warning the parent reads it, prints
+    the warning on stderr (it is reported, not hidden) and carries on with
+    the worker. Anything else os.fork() raises propagates as before.
+    """
+    read_end, write_end = os.pipe()
+    try:
+        try:
+            pid = os.fork()
+        except Warning as warning:
+            os.close(write_end)
+            write_end = -1
+            sent = os.read(read_end, 32)  # the child's pid; b"" if there is no child
+            if not sent:
+                raise
+            print(f"netserv: a worker was forked, but os.fork() raised "
+                  f"{type(warning).__name__}: {warning}", file=sys.stderr, flush=True)
+            return int(sent)
+        if pid == 0:
+            os.write(write_end, str(os.getpid()).encode())
+        return pid
+    finally:
+        for fd in (read_end, write_end):
+            if fd >= 0:
+                os.close(fd)
+
+
 @dataclasses.dataclass
 class _Slot:
     """One worker position: the process in it now, and its crash record."""
@@ -259,7 +292,7 @@ if hasattr(os, "fork"):
                     return
                 for stream in (sys.stdout, sys.stderr):
                     stream.flush()  # so the child does not inherit unwritten output
-                pid = os.fork()
+                pid = _fork()  # a warning raised by os.fork() is reported, not fatal
                 if pid == 0:
                     self._run_worker(self._stop_read)
             slot.pid, slot.started = pid, time.monotonic()

@@ -22,12 +22,14 @@ from typing import Any
 
 from .base import BaseServer
 from .settings import Setting
+from .versions import REQUEST_QUEUE_SIZE, reuse_port_applies
 
 __all__ = ["TCPServer"]
 
-#: listen() backlog. Small on purpose, as in the standard module: a
-#: synchronous server that falls behind should be visible, not hidden.
-DEFAULT_REQUEST_QUEUE_SIZE = 5
+#: listen() backlog: the running Python's (netserv.versions). 5 up to 3.14,
+#: small on purpose: a synchronous server that falls behind should be visible;
+#: socket.SOMAXCONN from 3.15, so that a burst waits in the kernel.
+DEFAULT_REQUEST_QUEUE_SIZE = REQUEST_QUEUE_SIZE
 #: listen() takes a C int; the kernel caps the backlog at its own maximum
 #: (Linux: net.core.somaxconn) without saying so.
 MAX_REQUEST_QUEUE_SIZE = 2**31 - 1
@@ -43,8 +45,9 @@ class TCPServer(BaseServer):
       yourself (to set socket options first). If binding fails the socket is
       closed before the error propagates: nothing leaks.
     - class variables: address_family (AF_INET), socket_type (SOCK_STREAM),
-      request_queue_size (5), allow_reuse_address (False),
-      allow_reuse_port (False)
+      request_queue_size (5; socket.SOMAXCONN from Python 3.15),
+      allow_reuse_address (False), allow_reuse_port (False: SO_REUSEPORT is
+      set for AF_INET and AF_INET6 only, from Python 3.14, 3.13.2 and 3.12.9)
     - fileno(), the listening socket's descriptor, for a selector
     - the request is the accepted socket; shutdown_request() sends FIN
       (shutdown(SHUT_WR)) before closing it.
@@ -80,7 +83,8 @@ class TCPServer(BaseServer):
         """Set the reuse options, bind, and record the bound address."""
         if self.allow_reuse_address and hasattr(socket, "SO_REUSEADDR"):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if self.allow_reuse_port and hasattr(socket, "SO_REUSEPORT"):
+        if (self.allow_reuse_port and hasattr(socket, "SO_REUSEPORT")
+                and reuse_port_applies(self.address_family)):
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.socket.bind(self.server_address)
         self.server_address = self.socket.getsockname()

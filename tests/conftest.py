@@ -28,6 +28,13 @@ Every warning, ResourceWarning first, is an error in these tests (a
 before the census, so that an unclosed socket held in a reference cycle
 warns inside the test that leaked it.
 
+The one warning expected by name: a test of a forking model (ForkingMixIn,
+pre-fork: its name or a parameter says so) forks from a process that runs other
+threads (the serve loop's, pytest's), which Python 3.12+ warns about and 3.15
+raises under "error" (support.expects_fork_with_threads_warning). Those tests,
+and only for that message, get a filter mark; tests/test_forking.py checks
+that the warning is given, as by the standard module.
+
 Opt out, with a reason, for the rare justified case::
 
     @pytest.mark.allow_leaks("the resource tracker of multiprocessing lives on")
@@ -50,7 +57,11 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from support import child_processes, open_fds  # noqa: E402
+from support import (  # noqa: E402
+    child_processes,
+    expects_fork_with_threads_warning,
+    open_fds,
+)
 
 #: How long a test's leftover threads and children may take to finish on
 #: their own before they count as leaked: a handler thread that is sending
@@ -77,12 +88,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # Prepended, so it is applied first and any filterwarnings mark the
         # test carries itself is applied after it and wins.
         item.add_marker(pytest.mark.filterwarnings("error"), append=False)
+        if _forks(item):
+            item.add_marker(expects_fork_with_threads_warning)
     if ours:
         # Everything that exists now (pytest, plugins, imported modules) is
         # moved out of the collector's sight, so the gc.collect() after each
         # test scans only what tests created: milliseconds, not 0.1 s each.
         gc.collect()
         gc.freeze()
+
+
+def _forks(item: pytest.Item) -> bool:
+    """Whether the test's name, or one of its parameters, names forking (a
+    forking model or server class)."""
+    callspec = getattr(item, "callspec", None)
+    params = callspec.params.values() if callspec is not None else ()
+    names = [getattr(item, "originalname", item.name)]
+    names += [str(getattr(value, "__name__", value)) for value in params]
+    return any("fork" in name.lower() for name in names)
 
 
 # -- judging the census ----------------------------------------------------

@@ -43,8 +43,23 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Self
 
+import pytest
+
 import netserv
 from netserv.lab import demo
+
+#: The warning Python 3.12+ gives when a process that runs other threads
+#: forks: "This process (pid=N) is multi-threaded, use of fork() may lead to
+#: deadlocks in the child." From 3.15 a warnings filter "error" makes
+#: os.fork() raise it in the parent, after the child was created.
+FORK_WITH_THREADS = r".*multi-threaded.*fork"
+#: The filterwarnings mark for tests that fork from a thread of the (multi-
+#: threaded) test process on purpose: that warning, and nothing else, is
+#: expected there. tests/test_forking.py checks that it is given, as the
+#: standard module gives it; tests/conftest.py adds the mark to the tests of
+#: forking models.
+expects_fork_with_threads_warning = pytest.mark.filterwarnings(
+    f"ignore:{FORK_WITH_THREADS}:DeprecationWarning")
 
 # The names come from netserv.lab.demo, the one registry: MODELS are the
 # models both modules have, compared side by side.

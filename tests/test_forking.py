@@ -17,7 +17,12 @@ import pytest
 
 import support
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here")
+pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() here"),
+    # Every test here forks; the ones that serve from a thread fork from a
+    # multi-threaded process. That warning is expected (checked by name below).
+    support.expects_fork_with_threads_warning,
+]
 both_impls = pytest.mark.parametrize("impl", support.IMPLS)
 
 
@@ -177,3 +182,25 @@ def test_forking_mixin_handles_each_datagram_in_a_child(impl: str, transport: st
     with support.serving(server):
         pids = {int(support.exchange(server, b"?")) for _ in range(2)}
     assert len(pids) == 2 and os.getpid() not in pids
+
+
+@both_impls
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="the warning is new in Python 3.12")
+def test_forking_with_other_threads_running_warns_as_the_standard_module(impl: str) -> None:
+    """The drop-in gives the standard module's warning, from the same call,
+    and serves the request: netserv neither hides it nor adds one."""
+    other_thread_may_end = threading.Event()
+    other = threading.Thread(target=other_thread_may_end.wait)
+    other.start()
+    server = support.make("forking", "tcp", impl)
+    try:
+        with support.closing(server), support.client(server) as sock:
+            sock.sendall(b"hello\n")
+            sock.shutdown(socket.SHUT_WR)
+            with pytest.warns(DeprecationWarning, match=support.FORK_WITH_THREADS) as caught:
+                server.handle_request()
+            assert support.recv_all(sock) == b"hello\n"
+    finally:
+        other_thread_may_end.set()
+        other.join()
+    assert len([w for w in caught if issubclass(w.category, DeprecationWarning)]) == 1

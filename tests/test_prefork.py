@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -363,3 +364,21 @@ def test_workers_exit_when_their_parent_is_killed() -> None:
             parent.stdout.close()
     with pytest.raises(ConnectionRefusedError):  # nobody listens any more
         socket.create_connection(("127.0.0.1", port), timeout=PROMPT).close()
+
+
+def test_a_fork_warning_made_an_error_neither_ends_the_supervisor_nor_loses_a_worker(
+        capfd: pytest.CaptureFixture[str]) -> None:
+    """A filter "error" for the fork-with-threads warning: from Python 3.15
+    os.fork() raises it in the parent after the child exists. The supervisor
+    reports it on stderr, keeps the worker, serves, and reaps it on shutdown."""
+    server = make("tcp")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=support.FORK_WITH_THREADS,
+                                category=DeprecationWarning)
+        with serving(server):
+            replies = [ask(server) for _ in range(SOME_REQUESTS)]
+            workers = set(server.worker_pids)
+    assert [echoed for _, echoed in replies] == [b"hello\n"] * SOME_REQUESTS
+    assert len(workers) == server.workers and server.worker_pids == []
+    reported = capfd.readouterr().err.count("os.fork() raised DeprecationWarning")
+    assert reported == (server.workers if sys.version_info >= (3, 15) else 0)
