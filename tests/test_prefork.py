@@ -307,10 +307,29 @@ def test_handle_request_serves_one_request_here_without_workers() -> None:
     assert server.worker_pids == []
 
 
-def test_bad_worker_counts_are_refused() -> None:
-    server = make(workers=0)
-    with support.closing(server), pytest.raises(ValueError, match="workers >= 1"):
+@pytest.mark.parametrize(("setting", "value", "error", "message"), [
+    ("workers", 0, ValueError, r"\.workers must be an int from 1 to 1024 \(.*\), got 0$"),
+    ("workers", 10**6, ValueError, r"\.workers must be an int from 1 to 1024 .* got 1000000$"),
+    ("workers", 2.0, TypeError, r"\.workers must be an int from 1 to 1024, got float 2.0$"),
+    ("threads_per_worker", 0, ValueError, r"\.threads_per_worker must be an int from 1 to 1024"),
+    ("graceful_timeout", -1, ValueError,
+     r"\.graceful_timeout must be finite seconds >= 0 .* got -1$"),
+    ("graceful_timeout", float("inf"), ValueError, r"\.graceful_timeout must be .* got inf$"),
+    ("restart_backoff", float("nan"), ValueError, r"\.restart_backoff must be .* got nan$"),
+    ("restart_backoff_max", 0.01, ValueError,
+     r"\.restart_backoff_max must be >= restart_backoff \(0.1\), got 0.01$"),
+    ("graceful_timeout", "5", TypeError,
+     r"\.graceful_timeout must be finite seconds >= 0, got str '5'$"),
+])
+def test_bad_settings_are_refused_naming_the_setting_and_its_range(
+        setting: str, value: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        make(**{setting: value})  # refused before anything is bound
+    server = make()  # changed after construction: refused when serving starts
+    setattr(server, setting, value)
+    with support.closing(server), pytest.raises(error, match=message):
         server.serve_forever()
+    assert server.worker_pids == []
 
 
 def test_traced_across_workers_with_one_number_per_request() -> None:
@@ -382,3 +401,274 @@ def test_a_fork_warning_made_an_error_neither_ends_the_supervisor_nor_loses_a_wo
     assert len(workers) == server.workers and server.worker_pids == []
     reported = capfd.readouterr().err.count("os.fork() raised DeprecationWarning")
     assert reported == (server.workers if sys.version_info >= (3, 15) else 0)
+
+
+# -- a thread that something escapes, and a parent that dies -------------------
+
+#: Threads in the worker of the next tests, and how long their barrier waits.
+THREADS = 4
+MEETING = 5.0
+#: Seconds given to a worker that (wrongly) dies with its requests in flight to
+#: be reaped, before the test asks those requests to finish: the death takes
+#: milliseconds (a traceback, os._exit()); the correct worker costs the wait.
+GRACE_WINDOW = 0.5
+
+
+class Escaping(StreamRequestHandler):
+    """``hold``: reply whether this is the worker's main thread, then read one
+    more line: ``exit`` raises SystemExit (escaping the pipeline), anything
+    else is answered ``done``. ``meet``: wait until THREADS requests are
+    inside this handler at once (a barrier), reply ``met`` (or ``alone``)."""
+
+    meeting = threading.Barrier(THREADS, timeout=MEETING)  # copied into each worker
+
+    def handle(self) -> None:
+        command = self.rfile.readline().strip()
+        if command == b"meet":
+            try:
+                self.meeting.wait()
+                self.wfile.write(b"met\n")
+            except threading.BrokenBarrierError:
+                self.wfile.write(b"alone\n")
+            return
+        main = threading.current_thread() is threading.main_thread()
+        self.wfile.write(b"main\n" if main else b"other\n")
+        if self.rfile.readline().strip() == b"exit":
+            raise SystemExit(0)
+        self.wfile.write(b"done\n")
+
+
+@contextlib.contextmanager
+def holding_threads(server: Any) -> Iterator[list[tuple[socket.socket, bool]]]:
+    """THREADS connections, each in a handler of its own: (socket, on the main thread)."""
+    with contextlib.ExitStack() as stack:
+        held = []
+        for _ in range(THREADS):
+            sock = stack.enter_context(support.client(server))
+            sock.sendall(b"hold\n")
+            held.append((sock, sock.recv(16) == b"main\n"))
+        yield held
+
+
+def finish(sock: socket.socket) -> bytes:
+    """Ask a held request to finish; its reply (b"" if the connection was cut)."""
+    try:
+        sock.sendall(b"finish\n")
+        return support.recv_all(sock)
+    except (BrokenPipeError, ConnectionResetError):
+        return b""
+
+
+def escaping_server() -> Any:
+    from netserv.prefork import PreForkTCPServer
+    cls = type("Escaping", (PreForkTCPServer,),
+               {"workers": 1, "threads_per_worker": THREADS, "restart_backoff": 0.05})
+    return demo.bind(cls, "tcp", Escaping)
+
+
+def test_a_thread_that_exits_lets_the_other_threads_finish_their_request() -> None:
+    """SystemExit on the thread that would take the worker down with it
+    (its main thread, if a main thread serves): the other requests in flight
+    still get their reply, and the worker is then replaced."""
+    server = escaping_server()
+    with serving(server), holding_threads(server) as held:
+        first = server.worker_pids[0]
+        victim = next((n for n, (_, main) in enumerate(held) if main), 0)
+        held[victim][0].sendall(b"exit\n")
+        with contextlib.suppress(ConnectionResetError):
+            support.recv_all(held[victim][0])  # its handler has ended: the exit happened
+        # A worker that exits at once is reaped within this window (and the test
+        # then fails below); a draining one stays for its other requests.
+        wait_until(lambda: first not in server.worker_pids, timeout=GRACE_WINDOW)
+        others = [sock for n, (sock, _) in enumerate(held) if n != victim]
+        assert [finish(sock) for sock in others] == [b"done\n"] * (THREADS - 1)
+        assert wait_until(lambda: server.worker_pids not in ([], [first]))
+
+
+def test_no_thread_is_lost_when_something_escapes_a_worker_thread() -> None:
+    """Three threads of 1 worker x 4 end by SystemExit; then 4 requests that
+    must all be in the handler at once (a barrier) are still served together."""
+    server = escaping_server()
+    with serving(server):
+        first = server.worker_pids[0]
+        with holding_threads(server) as held:
+            # The three that are not the main thread (if one of them is).
+            held.sort(key=lambda pair: pair[1])
+            for sock, _ in held[:THREADS - 1]:
+                sock.sendall(b"exit\n")
+            assert finish(held[-1][0]) == b"done\n"
+        # The worker that lost threads must go (a worker keeping fewer threads
+        # would take the requests below and fail them).
+        assert wait_until(lambda: server.worker_pids not in ([], [first]))
+        replies: list[bytes] = []
+
+        def meet() -> None:
+            replies.append(support.exchange(server, b"meet\n"))
+
+        clients = [threading.Thread(target=meet) for _ in range(THREADS)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join()
+    assert replies == [b"met\n"] * THREADS
+
+
+#: Run by the next test in a fresh interpreter: a pre-forked keep-alive echo
+#: server with one worker; print the port and the worker's pid, then wait.
+_KEEPALIVE_PARENT = """
+import json, sys, threading
+sys.path.insert(0, sys.argv[1])
+from netserv.handlers import StreamRequestHandler
+from netserv.prefork import PreForkTCPServer
+from netserv.lab import demo
+class KeepAlive(StreamRequestHandler):
+    def handle(self):
+        for line in self.rfile:
+            self.wfile.write(line)
+cls = type("KeepAlive", (PreForkTCPServer,),
+           {"workers": 1, "graceful_timeout": 1.0, "allow_reuse_address": True})
+server = demo.bind(cls, "tcp", KeepAlive)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+while not server.worker_pids:
+    threading.Event().wait(0.01)
+print(json.dumps([server.server_address[1], server.worker_pids]), flush=True)
+threading.Event().wait()
+"""
+
+
+def refused(port: int) -> bool:
+    """True if nothing listens on ``port`` any more (a connection is refused)."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=PROMPT).close()
+    except ConnectionRefusedError:
+        return True
+    except TimeoutError:  # the backlog is full: still listening
+        pass
+    return False
+
+
+def test_a_worker_with_an_idle_client_exits_when_its_parent_is_killed() -> None:
+    """The worker sits in handle() for a keep-alive client that sends nothing.
+    Once the parent dies it stops accepting at once (new clients are refused,
+    the port is free again) and leaves within graceful_timeout, closing the
+    idle client's connection."""
+    root = os.path.dirname(support.HERE)
+    parent = subprocess.Popen([sys.executable, "-c", _KEEPALIVE_PARENT, root],
+                              stdout=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        assert parent.stdout is not None
+        port, pids = json.loads(parent.stdout.readline())
+        with socket.create_connection(("127.0.0.1", port), timeout=PROMPT) as idle:
+            idle.sendall(b"ping\n")
+            assert idle.recv(16) == b"ping\n"  # served, and now idle
+            parent.kill()  # SIGKILL: no clean-up code runs in the parent
+            parent.wait()
+            assert wait_until(lambda: refused(port))
+            idle.settimeout(PROMPT)
+            with contextlib.suppress(ConnectionResetError):
+                assert idle.recv(16) == b""  # the worker left (graceful_timeout 1 s)
+        assert wait_until(lambda: all(exited(pid) for pid in pids))
+        with socket.socket() as again:
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            again.bind(("127.0.0.1", port))  # free (but for TIME_WAIT, which SO_REUSEADDR allows)
+    finally:
+        parent.kill()
+        parent.wait()
+        if parent.stdout:
+            parent.stdout.close()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)  # only if the test failed
+
+
+# -- reuse_port: one listening socket per worker --------------------------------
+
+needs_reuseport = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"),
+                                     reason="no SO_REUSEPORT here")
+
+
+class SocketEcho(StreamRequestHandler):
+    """Reply 'pid inode': the worker and the listening socket it accepted on."""
+
+    def handle(self) -> None:
+        listener = os.fstat(self.server.fileno()).st_ino
+        self.wfile.write(b"%d %d\n" % (os.getpid(), listener))
+
+
+def listeners_seen(server: Any, requests: int) -> dict[int, set[int]]:
+    """Sequential one-request connections: worker pid -> listening sockets it used."""
+    seen: dict[int, set[int]] = {}
+    for _ in range(requests):
+        pid, listener = support.exchange(server, b"which\n").split()
+        seen.setdefault(int(pid), set()).add(int(listener))
+    return seen
+
+
+@needs_reuseport
+def test_reuse_port_gives_each_worker_a_socket_of_its_own_and_spreads_connections() -> None:
+    from netserv.prefork import PreForkTCPServer
+    cls = type("ReusePort", (PreForkTCPServer,), {"reuse_port": True})
+    server = demo.bind(cls, "tcp", SocketEcho)
+    with serving(server):
+        seen = listeners_seen(server, 100)
+    # The kernel hashes each connection to one of the two sockets: after 100
+    # sequential connections both workers have served (a miss is 2**-99).
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == 2
+    assert all(len(inodes) == 1 for inodes in seen.values())
+    first, second = seen.values()
+    assert first != second  # two listening sockets, one per worker
+
+
+def test_without_reuse_port_every_worker_accepts_on_the_one_shared_socket() -> None:
+    from netserv.prefork import PreForkTCPServer
+    server = demo.bind(PreForkTCPServer, "tcp", SocketEcho)
+    with serving(server):
+        seen = listeners_seen(server, 20)
+    assert len(set().union(*seen.values())) == 1
+
+
+@needs_reuseport
+def test_connections_queued_on_a_dead_workers_socket_wait_for_its_replacement() -> None:
+    """The parent keeps each worker's socket, so what the kernel queued on it
+    while the worker was dead is served by the next one, not reset."""
+    from netserv.prefork import PreForkTCPServer
+    cls = type("ReusePort", (PreForkTCPServer,), {"reuse_port": True, "restart_backoff": 0.5,
+                                                  "request_queue_size": 64})
+    server = demo.bind(cls, "tcp", SocketEcho)
+    with serving(server), contextlib.ExitStack() as stack:
+        before = list(server.worker_pids)
+        os.kill(before[1], signal.SIGKILL)  # just started: its restart waits 0.5 s
+        clients = [stack.enter_context(support.client(server)) for _ in range(20)]
+        for sock in clients:
+            sock.sendall(b"which\n")
+        pids = {int(support.recv_all(sock).split()[0]) for sock in clients}
+    assert before[0] in pids  # the survivor served its own socket's share
+    assert pids - set(before)  # its replacement served the dead one's (a miss is 2**-20)
+
+
+def test_reuse_port_is_refused_where_the_kernel_cannot_spread_connections() -> None:
+    from netserv import prefork
+    cls = type("Unix", (prefork.PreForkUnixStreamServer,), {"reuse_port": True})
+    with pytest.raises(ValueError, match=r"Unix\.reuse_port needs an AF_INET or AF_INET6"):
+        demo.bind(cls, "unix", SocketEcho)
+
+
+@needs_reuseport
+def test_reuse_port_set_after_binding_is_refused_when_serving_starts() -> None:
+    server = make()
+    server.reuse_port = True  # too late: the socket was bound without SO_REUSEPORT
+    with support.closing(server), pytest.raises(ValueError, match="reuse_port was set after"):
+        server.serve_forever()
+    assert server.worker_pids == []
+
+
+def test_every_waiting_worker_woken_still_serves_each_connection_once() -> None:
+    """exclusive_wakeup = False (the thundering herd, for measuring it): the
+    workers that lose the race find nothing to accept and wait again."""
+    server = make(workers=3, exclusive_wakeup=False)
+    with serving(server):
+        replies = [ask(server, b"line %d\n" % n) for n in range(SOME_REQUESTS)]
+        workers = set(server.worker_pids)
+    assert [echoed for _, echoed in replies] == [b"line %d\n" % n for n in range(SOME_REQUESTS)]
+    assert {pid for pid, _ in replies} <= workers

@@ -119,16 +119,7 @@ def every_class() -> list[Any]:
             cls = getattr(module, name)
             if isinstance(cls, type) and cls.__module__.startswith("netserv"):
                 classes[cls.__name__] = cls
-    found = [pytest.param(cls, id=name) for name, cls in classes.items()
-             if cls.__module__ != "netserv.prefork"]
-    for name, cls in classes.items():
-        if cls.__module__ != "netserv.prefork":
-            continue
-        found.append(pytest.param(cls, id=name, marks=pytest.mark.xfail(
-            strict=True, reason="pre-fork checks workers and threads_per_worker itself, "
-                                "when serving starts; graceful_timeout and the restart "
-                                "back-offs are not declared yet")))
-    return found
+    return [pytest.param(cls, id=name) for name, cls in classes.items()]
 
 
 @pytest.mark.parametrize("cls", sorted(every_class(), key=lambda p: p.id))
