@@ -9,6 +9,7 @@
 #   make notebooks-busy  run the notebooks in full mode under nbval, cores kept busy
 #   make nav         rewrite the navigation cells of the notebooks
 #   make course-map  rewrite the course's tables and counts from lessons/course.toml
+#   make site        build the course website into build/site (open build/site/index.html)
 #   make check EX=NN run the checks of exercise NN on your starter.py (e.g. EX=01)
 #   make starters    regenerate exercise starters (never overwrites one you changed)
 #   make release     the students' copy, without solutions: build/student/ and a tarball
@@ -67,7 +68,7 @@ NBVAL_FLAGS := --nbval-lax --nbval-current-env \
 	-W default::DeprecationWarning -W default::PendingDeprecationWarning
 
 .DEFAULT_GOAL := help
-.PHONY: help lab lab-setup lint test multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean pythons mistake mistakes mutants checks-busy
+.PHONY: help lab lab-setup lint test site multi-python notebooks notebooks-busy nav course-map check check-setup release without-features starters check-starters clean pythons mistake mistakes mutants checks-busy
 
 # The command list above, up to its first empty comment line.
 help:
@@ -189,6 +190,15 @@ notebooks-busy: export JUPYTER_PLATFORM_DIRS = 1
 notebooks-busy: $(TEST_STAMP)
 	env -u NETSERV_QUICK $(PY) tools/cpu_hog.py -- \
 		$(PY) -m pytest $(BUSY_NBVAL_FLAGS) $(or $(NB),notebooks/)
+
+# ---- the course website: Sphinx with MyST-NB over the course's pages and the committed
+# notebooks (never executed here: nbval proves them), configured in site/conf.py, into
+# build/site, which git ignores. Warnings are errors, so a broken link or an unknown term
+# fails the build. REPOSITORY_URL=https://github.com/OWNER/REPO adds Binder links.
+SITE_FLAGS := -q -W --keep-going -E -c site -b html
+site: $(TEST_STAMP)
+	REPOSITORY_URL="$(REPOSITORY_URL)" $(PY) -m sphinx $(SITE_FLAGS) . build/site
+	@echo "make site: built build/site; open build/site/index.html"
 
 nav: $(TEST_STAMP)
 	$(PY) tools/nav.py
