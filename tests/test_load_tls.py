@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import pathlib
 import subprocess
 import sys
@@ -212,3 +213,39 @@ def test_bench_drives_a_tls_server(ca: CourseCA, cafile: str) -> None:
                              "--quiet", "--processes", "1")
     assert proc.returncode == 0, proc.stderr
     assert "tcp+tls" in proc.stdout
+
+
+def test_serve_tls_and_bench_tls_work_together() -> None:
+    server = subprocess.Popen([sys.executable, "-m", "netserv", "serve", "--control", "--tls",
+                               "--model", "select"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert server.stdin is not None and server.stdout is not None
+    try:
+        ready = json.loads(server.stdout.readline())
+        assert ready["class"] == "TLSEventDrivenTCPServer"
+        cafile = ready["cafile"]
+        assert pathlib.Path(cafile).is_file()
+        host, port = ready["address"]
+        proc = bench_command("--connect", f"{host}:{port}", "--tls", "--cafile", cafile,
+                             "--per-connection", "--clients", "2", "--duration", "0.3",
+                             "--warmup", "0.1", "--quiet", "--processes", "1")
+        assert proc.returncode == 0, proc.stderr
+        assert "tcp+tls" in proc.stdout
+    finally:
+        server.stdin.write("stop\n")
+        server.stdin.close()
+        server.wait(60)
+        server.stdout.close()
+    assert not pathlib.Path(cafile).exists()  # the throw-away CA is gone with the server
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--impl", "stdlib"], "no TLS"),
+    (["--transport", "udp"], "no TLS"),
+])
+def test_serve_refuses_tls_it_has_not(args: list[str], words: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "netserv", "serve", "--tls", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert words in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
