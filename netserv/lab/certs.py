@@ -8,7 +8,7 @@ one that costs nothing and is gone afterwards. trustme (a small library made
 for exactly this) creates a certificate authority and a certificate it signs,
 in memory, in milliseconds. Nothing is written to the repository, no key
 file is kept, no ``openssl`` command line is run; where a library wants a
-*file* (http.server's HTTPSServer, the load generator's ``--tls CAFILE``),
+*file* (http.server's HTTPSServer, the load generator's ``--tls --cafile FILE``),
 ``files()`` writes one to a temporary directory and removes it afterwards.
 
 trustme is in the ``course`` and ``test`` extras; netserv itself never needs it.
@@ -35,7 +35,7 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 class CourseFiles:
     """Paths of the PEM files ``CourseCA.files()`` wrote (valid inside the block)."""
 
-    ca: str  # the CA certificate: what a client trusts (--tls CAFILE)
+    ca: str  # the CA certificate: what a client trusts (bench --tls --cafile FILE)
     cert: str  # the server's private key and certificate chain, in one file
 
 

@@ -22,7 +22,10 @@ and ``--csv`` save it, and a short table is printed.
 Servers started here run with Nagle's algorithm off (TCP_NODELAY) unless
 ``--nagle`` is given, to show its effect once: see netserv.measure.serve.
 ``--protocol http`` drives a running HTTP/1.1 server (``--connect``) with
-keep-alive GET requests; the demo servers speak lines only.
+keep-alive GET requests; the demo servers speak lines only. ``--tls
+--cafile FILE`` speaks either protocol over TLS to a running TLS server
+(``--connect``), trusting the CA certificate in FILE (netserv.measure.loadtls);
+a handshake that fails is counted as a ``handshake`` error.
 
 Command-line contract: every bad input (a rate of zero, infinity or beyond
 MAX_RATE, a payload beyond MAX_PAYLOAD, a target off loopback, an output
@@ -51,7 +54,7 @@ from typing import Any, Self
 
 from ..lab import demo
 from . import load
-from .cli import EXIT_FAILED, EXIT_USAGE, Parser, check_output
+from .cli import EXIT_FAILED, EXIT_USAGE, Parser, check_output, fail
 from .spec import MAX_PAYLOAD, LoadSpec
 
 __all__ = ["ServerProcess", "format_table", "main", "run_bench"]
@@ -232,7 +235,8 @@ def format_table(results: list[dict[str, Any]]) -> str:
     for r in results:
         lat = r["latency_ms"]
         lines.append(
-            f"{r.get('model') or '-':<10} {r.get('impl') or '-':<8} {r['transport']:<10} "
+            f"{r.get('model') or '-':<10} {r.get('impl') or '-':<8} "
+            f"{r['transport'] + ('+tls' if r.get('tls') else ''):<10} "
             f"{r['mode']:<6} {r['clients']:>7} {_fmt(r['rate'], '.0f'):>8} "
             f"{r['throughput_rps']:>9.0f} {lat['p50']:>8.3f} {lat['p99']:>8.3f} "
             f"{lat['p999']:>8.3f} {lat['max']:>8.3f} {_fmt(r.get('backlog'), 'd'):>7} "
@@ -282,6 +286,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="line: echoed lines (default); http: HTTP/1.1 keep-alive GETs "
                              "(with --connect)")
     parser.add_argument("--path", default="/", help="http: the path to GET (default /)")
+    parser.add_argument("--tls", action="store_true",
+                        help="speak TLS (streams, with --connect and --cafile)")
+    parser.add_argument("--cafile", metavar="FILE",
+                        help="--tls: the CA certificate (PEM) to trust")
     parser.add_argument("--processes", type=int, default=None,
                         help="load generator processes (default: one per core)")
     parser.add_argument("--max-requests", type=int, default=load.DEFAULT_MAX_REQUESTS)
@@ -313,7 +321,11 @@ def main(argv: list[str]) -> int:
         "rate": args.rate, "per_connection": args.per_connection, "payload": args.payload,
         "processes": args.processes, "max_requests": args.max_requests,
         "reply_timeout": args.reply_timeout, "quiet": args.quiet,
-        "protocol": args.protocol, "path": args.path}
+        "protocol": args.protocol, "path": args.path, "tls": args.tls, "cafile": args.cafile}
+    if args.cafile is not None and not args.tls:
+        return fail("bench", "--cafile is the CA a TLS client trusts: give it with --tls")
+    if args.tls and args.cafile is None:
+        return fail("bench", "--tls needs --cafile FILE: the CA certificate (PEM) to trust")
     try:
         check_output(args.json, "--json")
         check_output(args.csv, "--csv")
@@ -322,6 +334,9 @@ def main(argv: list[str]) -> int:
             LoadSpec(connect, args.transport, **options).validate()
         elif args.protocol == "http":
             raise ValueError("--protocol http needs --connect: the demo servers echo lines")
+        elif args.tls:
+            raise ValueError("--tls needs --connect: the demo servers started here speak "
+                             "plain TCP")
         else:
             LoadSpec("/placeholder" if args.transport.startswith("unix") else ("127.0.0.1", 1),
                      args.transport, **options).validate()

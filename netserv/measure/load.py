@@ -64,10 +64,13 @@ connections, a thread pool with more connections than threads) cannot hide.
 
 ``protocol="http"`` sends ``GET path HTTP/1.1`` on keep-alive connections
 instead of echoed lines (netserv.measure.protocol), in either loop.
+``tls=True`` speaks either protocol over TLS, trusting ``cafile``
+(netserv.measure.loadtls): with ``per_connection`` every request pays a
+full handshake; a failed handshake is a ``handshake`` error.
 
 The result's fields (a dict; ``bench`` adds model, impl and server CPU):
 
-* what ran: ``transport``, ``protocol``, ``target``, ``mode`` ("closed" or
+* what ran: ``transport``, ``protocol``, ``tls``, ``target``, ``mode`` ("closed" or
   "open"), ``clients``, ``rate`` (asked for, or None), ``per_connection``,
   ``payload``, ``duration``, ``warmup``, ``window`` (start and end, monotonic);
 * the window's accounting. *Measured* requests are those due inside the
@@ -282,6 +285,7 @@ def _combine(spec: LoadSpec, results: list[dict[str, Any]], nworkers: int) -> di
     result: dict[str, Any] = {
         "transport": spec.transport,
         "protocol": spec.protocol,
+        "tls": spec.tls,
         "target": (spec.address if isinstance(spec.address, str)
                    else f"{spec.address[0]}:{spec.address[1]}"),
         "mode": "open" if open_loop else "closed",
@@ -327,7 +331,7 @@ def _combine(spec: LoadSpec, results: list[dict[str, Any]], nworkers: int) -> di
 
 
 #: Columns of the CSV file: one row per result, flat.
-CSV_FIELDS = ["model", "impl", "transport", "protocol", "mode", "clients", "rate",
+CSV_FIELDS = ["model", "impl", "transport", "protocol", "tls", "mode", "clients", "rate",
               "per_connection", "payload", "duration", "offered_rate", "goodput", "backlog",
               "dropped", "completed", "errors", "clients_without_reply",
               "throughput_rps", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms", "mean_ms",

@@ -49,7 +49,15 @@ _monotonic = time.monotonic  # one lookup fewer per request
 
 
 class StreamConnection:
-    """One stream socket and the requests in flight on it, answered in order."""
+    """One stream socket and the requests in flight on it, answered in order.
+
+    ``would_block``: the exceptions of a send() or recv() that mean "not
+    now, try when the poller says so" (a subclass over TLS adds OpenSSL's
+    want-read and want-write); any other OSError fails the connection.
+    """
+
+    #: Looked up only when an exception is raised: no cost on the hot path.
+    would_block: tuple[type[OSError], ...] = (BlockingIOError,)
 
     __slots__ = ("client", "close_after_send", "closed", "connected", "fd", "inbuf",
                  "last_reply", "out", "pending", "retired", "sock", "watching_out", "worker")
@@ -89,7 +97,7 @@ class StreamConnection:
             return
         try:
             sent = self.sock.send(request)
-        except BlockingIOError:
+        except self.would_block:
             sent = 0
         except OSError:
             self.fail("connection")
@@ -122,7 +130,7 @@ class StreamConnection:
         if self.out:
             try:
                 sent = self.sock.send(self.out)
-            except BlockingIOError:
+            except self.would_block:
                 sent = 0
             except OSError:
                 self.fail("connection")
@@ -144,7 +152,7 @@ class StreamConnection:
             return
         try:
             data = self.sock.recv(RECV_SIZE)
-        except BlockingIOError:
+        except self.would_block:
             return
         except OSError:
             self.fail("connection")

@@ -52,6 +52,7 @@ from typing import Any
 from .loadbase import Client, Poller
 from .loadclient import StreamClient
 from .loaddatagram import DatagramClient
+from .loadtls import TLSStreamClient
 from .protocol import make_protocol
 from .spec import DATAGRAM_TRANSPORTS, WorkerSpec, address_family
 from .stats import Histogram
@@ -77,9 +78,10 @@ SEND_BURST = 64
 #: send_failed (a datagram the kernel would not queue), mismatch (a reply
 #: that is not the echo of its request), unanswered (still in flight when
 #: the run ended), http_status (status >= 400), protocol (an HTTP response
-#: that cannot be delimited).
+#: that cannot be delimited), handshake (a TLS handshake that failed: a
+#: certificate the CA file does not vouch for, a server without TLS).
 ERROR_KINDS = ("timeout", "connection", "send_failed", "mismatch", "unanswered",
-               "http_status", "protocol")
+               "http_status", "protocol", "handshake")
 
 
 class Worker:
@@ -107,8 +109,11 @@ class Worker:
         self.uncorrected = array("d")  # open loop: reply - max(send, previous reply)
         self.lag = array("d")          # open loop: actual send - intended send
         self.set_start(time.monotonic() + WORKER_START_TIMEOUT)  # until the real one is known
-        cls: type[Client] = (DatagramClient if run.transport in DATAGRAM_TRANSPORTS
-                             else StreamClient)
+        cls: type[Client] = StreamClient
+        if run.transport in DATAGRAM_TRANSPORTS:
+            cls = DatagramClient
+        elif run.tls:
+            cls = TLSStreamClient
         self.clients: list[Client] = []
         for i in range(spec.clients):
             self.clients.append(cls(self, spec.first_client + i))

@@ -17,7 +17,10 @@ the same fields as the caller, never through a loose dictionary.
 
 Targets: a (host, port) pair for tcp and udp, where host is an IPv4 or IPv6
 loopback address (``localhost`` means 127.0.0.1), or a socket path for the
-Unix transports. :func:`address_family` says which socket family connects to
+Unix transports. With ``tls`` the streams speak TLS and trust the CA
+certificate(s) in ``cafile`` (PEM) only: validate() loads that file once,
+so a missing, unreadable or certificate-less file is refused up front.
+:func:`address_family` says which socket family connects to
 it, so that ``::1`` is reached over IPv6.
 """
 
@@ -29,6 +32,7 @@ import json
 import math
 import os
 import socket
+import ssl
 
 __all__ = [
     "DEFAULT_MAX_REQUESTS",
@@ -90,6 +94,10 @@ class LoadSpec:
     ``protocol`` "line": each request is a line of ``payload`` bytes that the
     server echoes. "http": each request is ``GET path HTTP/1.1`` on a
     keep-alive connection, answered by a response with Content-Length.
+
+    ``tls``: either protocol over TLS (stream transports), the server's
+    certificate checked against ``cafile`` (a PEM file of CA certificates)
+    and the target's address (netserv.measure.loadtls).
     """
 
     address: Address
@@ -106,6 +114,8 @@ class LoadSpec:
     quiet: bool = False  # no progress lines on stderr
     protocol: str = "line"
     path: str = "/"  # http: the path every GET asks for
+    tls: bool = False  # streams over TLS
+    cafile: str | None = None  # tls: the CA certificate(s) to trust, PEM
 
     def __post_init__(self) -> None:
         if isinstance(self.address, list):  # from JSON
@@ -143,11 +153,27 @@ class LoadSpec:
             raise ValueError(f"datagram payload must be <= {MAX_DATAGRAM_PAYLOAD} bytes")
         if datagram and self.per_connection:
             raise ValueError("per_connection applies to stream transports (tcp, unix) only")
+        if self.tls or self.cafile is not None:
+            self._check_tls(datagram)
         if self.processes is not None and not 1 <= self.processes <= MAX_PROCESSES:
             raise ValueError(f"processes must be between 1 and {MAX_PROCESSES}")
         if self.max_requests < 1 or not 0 < self.reply_timeout <= MAX_RUN_SECONDS:
             raise ValueError("max_requests must be >= 1 and reply_timeout > 0")
         self.address = check_loopback(self.address, self.transport)
+
+    def _check_tls(self, datagram: bool) -> None:
+        if not self.tls:
+            raise ValueError("cafile is given without tls: it is the CA a TLS client trusts")
+        if datagram:
+            raise ValueError("tls runs over a stream transport (tcp, unix)")
+        if not self.cafile:
+            raise ValueError("tls needs cafile: the CA certificate (PEM) the client trusts")
+        try:
+            ssl.create_default_context(cafile=self.cafile)
+        except OSError as exc:  # ssl.SSLError included: not a PEM certificate
+            raise ValueError(f"cafile {self.cafile}: cannot load a CA certificate from it "
+                             f"({exc.strerror or exc})") from None
+        self.cafile = os.path.abspath(self.cafile)  # the workers may not share our cwd
 
     def worker_count(self) -> int:
         if self.processes is not None:
