@@ -138,3 +138,13 @@ def test_an_empty_value_is_a_usage_error(exercise, serve, connect):
     with serve(exercise.make_server()) as server, connect(server.server_address) as c:
         assert c.ask(b"SET k \n") == b"ERR usage: SET <key> <value>\n", "SET k with no value"
         assert c.ask(b"GET k\n") == b"NOT_FOUND\n"
+
+
+def test_a_line_one_byte_too_long_is_refused_whole(exercise, serve, connect):
+    with serve(exercise.make_server()) as server, connect(server.server_address) as c:
+        line = b"SET big " + b"x" * (exercise.MAX_LINE - 8) + b"\n"  # MAX_LINE + 1 bytes
+        c.send(line)
+        assert c.line() == b"ERR line too long\n"
+        assert c.line() == b"", "after an overlong line the server closes the connection"
+        with connect(server.server_address) as c2:
+            assert c2.ask(b"GET big\n") == b"NOT_FOUND\n", "an overlong line is not executed"
