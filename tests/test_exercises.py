@@ -506,3 +506,26 @@ def test_convert_turns_a_whole_copy_into_a_patch(tmp_path: pathlib.Path) -> None
     assert mistakes.mistake(patch) == "Wrong: answers 0, not 42."
     assert mistakes.apply(solution, patch) == solution.replace("return 42", "return 0")
     assert mistakes.main(["check"], root=tmp_path) == 0
+
+
+# -- mutants (tools/mutate.py) ----------------------------------------------------------
+
+def test_mutants_change_only_the_solution_blocks(tmp_path: pathlib.Path) -> None:
+    source = SOLUTION + "\n\ndef other():\n    if 1 + 2 == 3:\n        return 'given'\n"
+    found = mutate.mutants(source)
+    assert {m.key for m in found} == {"42 => 43", "return 42 => pass"}
+    assert all(m.line == 3 for m in found)
+    for mutant in found:
+        changed = mutant.apply(source)
+        assert changed != source and changed.endswith("return 'given'\n")
+        compile(changed, "mutant", "exec")
+    (tmp_path / mutate.EQUIVALENT_FILE).write_text(
+        "# a comment\n42 => 43 | a reason\n", encoding="utf-8")
+    assert mutate.equivalents(tmp_path) == {"42 => 43": "a reason"}
+
+
+def test_mutant_keys_survive_edits_elsewhere() -> None:
+    before = mutate.mutants(SOLUTION)
+    after = mutate.mutants("import os\n\n\n" + SOLUTION)
+    assert [m.key for m in before] == [m.key for m in after]
+    assert [m.line + 3 for m in before] == [m.line for m in after]
