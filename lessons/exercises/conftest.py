@@ -54,7 +54,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 TARGET_VARIABLE = "NETSERV_EXERCISE_TARGET"
 TARGETS = ("starter", "solution")
@@ -250,10 +250,14 @@ def connect() -> type[Client]:
 #: few enough examples that one exercise's conversations take seconds. A
 #: fixture-using test runs its examples with the same fixtures, which is what
 #: these tests want (``serve`` is a factory), hence the health check.
+#: With NETSERV_EXERCISE_FAIL_FAST (the proof, the mutation runs) a failure is
+#: all that is asked: hypothesis does not spend time shrinking it.
 settings.register_profile(
     "exercises", derandomize=True, database=None, deadline=None, max_examples=40,
     print_blob=False,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate] if os.environ.get(FAIL_FAST_VARIABLE)
+    else list(Phase))
 settings.load_profile("exercises")
 
 
