@@ -267,11 +267,6 @@ def reference(request: pytest.FixtureRequest) -> ModuleType:
     return load(pathlib.Path(str(request.path)).resolve().parent, "solution")
 
 
-def sibling(request: pytest.FixtureRequest, name: str) -> ModuleType:
-    """Import *name*.py from the requesting test's directory (e.g. its test_checks.py)."""
-    return load(pathlib.Path(str(request.path)).resolve().parent, name)
-
-
 def talk(address: Any, pieces: list[bytes], timeout: float = CLIENT_TIMEOUT) -> tuple[bytes, str]:
     """Send each piece with its own send(), half-close, read until the server closes.
 
@@ -316,6 +311,7 @@ def differ(conversation: str, ours: Any, theirs: Any) -> None:
 class Conversation:
     """The helpers above, for a test file (conftest cannot be imported by name)."""
 
+    timeout = CLIENT_TIMEOUT
     talk = staticmethod(talk)
     observe = staticmethod(observe)
     differ = staticmethod(differ)
@@ -328,12 +324,6 @@ def conversation() -> type[Conversation]:
 
 
 @pytest.fixture
-def client_timeout() -> float:
-    """Seconds a client waits for a reply (CLIENT_TIMEOUT)."""
-    return CLIENT_TIMEOUT
-
-
-@pytest.fixture
 def checks(request: pytest.FixtureRequest) -> ModuleType:
     """The requesting test's sibling test_checks.py (for its helpers, e.g. how to serve)."""
-    return sibling(request, "test_checks")
+    return load(pathlib.Path(str(request.path)).resolve().parent, "test_checks")
