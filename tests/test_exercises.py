@@ -16,9 +16,11 @@ lessons/exercises/exNN_name/ (new ones are covered as soon as they exist):
   ``make mistake`` makes one from an edited copy of the solution). The proof
   applies each patch to a temporary copy of the solution and tests that. A
   wrong variant that passes means a check is too lax. One failure is the
-  proof, so these runs skip an exercise's remaining checks after its first
-  failure (see lessons/exercises/conftest.py). A whole-copy ``wrong/NAME.py``
-  (the older format; ``make mistakes`` converts it) is proven the same way;
+  proof, so these runs (and the starter's, and the mutants') skip an
+  exercise's remaining checks after its first failure, and hypothesis does
+  not shrink a failing conversation (see lessons/exercises/conftest.py). A
+  whole-copy ``wrong/NAME.py`` (the older format; ``make mistakes`` converts
+  it) is proven the same way;
 * they fail on a small sample of *mutants* of the solution (tools/mutate.py:
   one operator or statement changed inside a SOLUTION block), drawn with a
   fixed seed from those not listed as equivalent: the full mutation run
@@ -181,7 +183,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Outcomes, 
         mapping = tmp / f"{run}.json"
         mapping.write_text(json.dumps(files), encoding="utf-8")
         env = dict(os.environ, NETSERV_EXERCISE_MAP=str(mapping))
-        if run.startswith(("wrong-", "mutant-")):
+        if run != "solution":
             env["NETSERV_EXERCISE_FAIL_FAST"] = "1"  # one failing check is the proof
             env["NETSERV_EXERCISE_CLIENT_TIMEOUT"] = str(WRONG_CLIENT_TIMEOUT)
         # Kept open while the run goes on, and closed once it has been read.
@@ -506,3 +508,26 @@ def test_convert_turns_a_whole_copy_into_a_patch(tmp_path: pathlib.Path) -> None
     assert mistakes.mistake(patch) == "Wrong: answers 0, not 42."
     assert mistakes.apply(solution, patch) == solution.replace("return 42", "return 0")
     assert mistakes.main(["check"], root=tmp_path) == 0
+
+
+# -- mutants (tools/mutate.py) ----------------------------------------------------------
+
+def test_mutants_change_only_the_solution_blocks(tmp_path: pathlib.Path) -> None:
+    source = SOLUTION + "\n\ndef other():\n    if 1 + 2 == 3:\n        return 'given'\n"
+    found = mutate.mutants(source)
+    assert {m.key for m in found} == {"42 => 43", "return 42 => pass"}
+    assert all(m.line == 3 for m in found)
+    for mutant in found:
+        changed = mutant.apply(source)
+        assert changed != source and changed.endswith("return 'given'\n")
+        compile(changed, "mutant", "exec")
+    (tmp_path / mutate.EQUIVALENT_FILE).write_text(
+        "# a comment\n42 => 43 | a reason\n", encoding="utf-8")
+    assert mutate.equivalents(tmp_path) == {"42 => 43": "a reason"}
+
+
+def test_mutant_keys_survive_edits_elsewhere() -> None:
+    before = mutate.mutants(SOLUTION)
+    after = mutate.mutants("import os\n\n\n" + SOLUTION)
+    assert [m.key for m in before] == [m.key for m in after]
+    assert [m.line + 3 for m in before] == [m.line for m in after]

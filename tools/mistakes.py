@@ -8,11 +8,13 @@ reject (tests/test_exercises.py proves they do). Each one is a file
 mistake, then an ordinary unified diff against that exercise's solution.py::
 
     Wrong: reads the body with rfile.readline(): it stops at a newline.
-
     --- solution.py
     +++ solution.py
-    @@ -113,7 +113,7 @@
-    ...
+    @@ -139,3 +139,3 @@
+             raise HTTPError(413)
+    -        body = self.rfile.read(size)  # read(n), not readline(): a body may hold b"\\n"
+    +        body = self.rfile.readline(size)  # at most Content-Length bytes
+             if len(body) != size:
 
 Everything before the first ``--- `` line is the header (``patch`` and ``git
 apply`` ignore it, so ``patch -o /tmp/wrong.py solution.py < x.patch`` works
@@ -61,8 +63,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "lessons" / "exercises"
 #: The first header line of a mistake starts with this.
 PREFIX = "Wrong:"
-#: Lines of unchanged context around each change: the usual diff's three.
-CONTEXT = 3
+#: Lines of unchanged context around each change: the changed lines say what the mistake is,
+#: the hunk header where; one line of context keeps each patch a few lines long.
+CONTEXT = 1
 #: Solution marker lines (see tools/make_starters.py): never part of a mistake.
 MARKER = re.compile(r"^\s*# (BEGIN|END) (SOLUTION|STARTER)\b")
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -208,7 +211,7 @@ def make_patch(solution: str, edited: str, header: str) -> str:
         raise PatchError("the edited copy does not differ from solution.py")
     diff = "".join(difflib.unified_diff(marked, result.splitlines(keepends=True),
                                         "solution.py", "solution.py", n=CONTEXT))
-    patch = header.rstrip("\n") + "\n\n" + diff
+    patch = header.rstrip("\n") + "\n" + diff
     if apply(solution, patch) != result:  # the applier must give back what was diffed
         raise PatchError("internal: the patch does not reproduce the edited copy")
     return patch

@@ -54,7 +54,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 TARGET_VARIABLE = "NETSERV_EXERCISE_TARGET"
 TARGETS = ("starter", "solution")
@@ -250,10 +250,14 @@ def connect() -> type[Client]:
 #: few enough examples that one exercise's conversations take seconds. A
 #: fixture-using test runs its examples with the same fixtures, which is what
 #: these tests want (``serve`` is a factory), hence the health check.
+#: With NETSERV_EXERCISE_FAIL_FAST (the proof, the mutation runs) a failure is
+#: all that is asked: hypothesis does not spend time shrinking it.
 settings.register_profile(
     "exercises", derandomize=True, database=None, deadline=None, max_examples=40,
     print_blob=False,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate] if os.environ.get(FAIL_FAST_VARIABLE)
+    else list(Phase))
 settings.load_profile("exercises")
 
 
@@ -261,11 +265,6 @@ settings.load_profile("exercises")
 def reference(request: pytest.FixtureRequest) -> ModuleType:
     """This exercise's solution.py: the server every conversation is compared with."""
     return load(pathlib.Path(str(request.path)).resolve().parent, "solution")
-
-
-def sibling(request: pytest.FixtureRequest, name: str) -> ModuleType:
-    """Import *name*.py from the requesting test's directory (e.g. its test_checks.py)."""
-    return load(pathlib.Path(str(request.path)).resolve().parent, name)
 
 
 def talk(address: Any, pieces: list[bytes], timeout: float = CLIENT_TIMEOUT) -> tuple[bytes, str]:
@@ -312,6 +311,7 @@ def differ(conversation: str, ours: Any, theirs: Any) -> None:
 class Conversation:
     """The helpers above, for a test file (conftest cannot be imported by name)."""
 
+    timeout = CLIENT_TIMEOUT
     talk = staticmethod(talk)
     observe = staticmethod(observe)
     differ = staticmethod(differ)
@@ -324,12 +324,6 @@ def conversation() -> type[Conversation]:
 
 
 @pytest.fixture
-def client_timeout() -> float:
-    """Seconds a client waits for a reply (CLIENT_TIMEOUT)."""
-    return CLIENT_TIMEOUT
-
-
-@pytest.fixture
 def checks(request: pytest.FixtureRequest) -> ModuleType:
     """The requesting test's sibling test_checks.py (for its helpers, e.g. how to serve)."""
-    return sibling(request, "test_checks")
+    return load(pathlib.Path(str(request.path)).resolve().parent, "test_checks")

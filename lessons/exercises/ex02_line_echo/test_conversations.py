@@ -1,10 +1,8 @@
 """Generated conversations for exercise 02: your server against the reference solution.
 
-A conversation is a few lines (bytes that are not UTF-8, spaces, tabs, a
-``\\r`` inside, empty lines, QUIT in any case), sent cut into pieces at
-arbitrary places, maybe ending with a line without newline; then the client
-half-closes and reads everything until the server closes. Nothing is sent
-after a QUIT: those bytes would only be reset.
+A few lines (bytes that are not UTF-8, spaces, tabs, a ``\\r`` inside, empty lines, QUIT in
+any case), cut into pieces anywhere, maybe a last line without newline; then the client
+half-closes and reads until the server closes. Nothing is sent after a QUIT.
 """
 
 from __future__ import annotations

@@ -39,10 +39,9 @@ def ask_each(address, datagrams, timeout):
 
 
 @given(datagrams=st.lists(DATAGRAM.map(b"".join), min_size=1, max_size=5))
-def test_conversations_match_the_reference(exercise, reference, conversation, client_timeout,
-                                           datagrams):
+def test_conversations_match_the_reference(exercise, reference, conversation, datagrams):
     def converse(address):
-        return ask_each(address, datagrams, client_timeout)
+        return ask_each(address, datagrams, conversation.timeout)
 
     ours = conversation.observe(reference.make_server(), converse)
     theirs = conversation.observe(exercise.make_server(), converse)

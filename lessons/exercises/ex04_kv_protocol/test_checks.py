@@ -118,3 +118,33 @@ def test_client_closing_mid_request_is_no_error(exercise, serve, connect):
             assert c.line() == b"", "a request cut by end-of-file is not a request"
         with connect(server.server_address) as c:
             assert c.ask(b"GET half\n") == b"NOT_FOUND\n"
+
+
+def test_key_length_is_counted_in_utf8_bytes(exercise, serve, connect):
+    with serve(exercise.make_server()) as server, connect(server.server_address) as c:
+        fits, too_long = "é" * (exercise.MAX_KEY // 2), "é" * (exercise.MAX_KEY // 2 + 1)
+        assert c.ask(f"SET {fits} v\n".encode()) == b"OK\n"
+        assert c.ask(f"SET {too_long} v\n".encode()) == b"ERR key too long\n", (
+            f"{len(too_long)} characters, {len(too_long.encode())} bytes: MAX_KEY counts bytes")
+
+
+def test_only_one_line_ending_is_removed(exercise, serve, connect):
+    with serve(exercise.make_server()) as server, connect(server.server_address) as c:
+        assert c.ask(b"SET k v\r\r\n") == b"OK\n"
+        assert c.ask(b"GET k\n") == b"VALUE v\r\n", "one \\n, and one \\r before it: no more"
+
+
+def test_an_empty_value_is_a_usage_error(exercise, serve, connect):
+    with serve(exercise.make_server()) as server, connect(server.server_address) as c:
+        assert c.ask(b"SET k \n") == b"ERR usage: SET <key> <value>\n", "SET k with no value"
+        assert c.ask(b"GET k\n") == b"NOT_FOUND\n"
+
+
+def test_a_line_one_byte_too_long_is_refused_whole(exercise, serve, connect):
+    with serve(exercise.make_server()) as server, connect(server.server_address) as c:
+        line = b"SET big " + b"x" * (exercise.MAX_LINE - 8) + b"\n"  # MAX_LINE + 1 bytes
+        c.send(line)
+        assert c.line() == b"ERR line too long\n"
+        assert c.line() == b"", "after an overlong line the server closes the connection"
+        with connect(server.server_address) as c2:
+            assert c2.ask(b"GET big\n") == b"NOT_FOUND\n", "an overlong line is not executed"

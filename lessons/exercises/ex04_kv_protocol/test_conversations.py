@@ -17,10 +17,10 @@ pytestmark = pytest.mark.timeout(120)
 
 WORD = st.sampled_from([b"SET", b"set", b"Get", b"GET", b"DEL", b"del", b"QUIT", b"FOO"])
 ARG = st.sampled_from([b"k", b"K", b"\xc3\xa9", b"x" * 64, b"x" * 65, b"two words", b"", b"\xff"])
-KEY = st.sampled_from([b"k", b"K", b"\xc3\xa9", b"x" * 64, b"x" * 65])
+KEY = st.sampled_from([b"k", b"K", b"\xc3\xa9", b"x" * 64, b"x" * 65, b"\xc3\xa9" * 33])
 #: A request: well-formed ones more often than not, so that keys get stored and read back.
 REQUEST = st.one_of(
-    st.tuples(st.sampled_from([b"SET", b"set"]), KEY, st.sampled_from([b"v", b"V", b"a  b"])),
+    st.tuples(st.sampled_from([b"SET", b"set"]), KEY, st.sampled_from([b"v", b"V", b"a  b", b"v\r", b""])),
     st.tuples(st.sampled_from([b"GET", b"get", b"Del"]), KEY),
     st.tuples(WORD, st.lists(ARG, max_size=3)).map(lambda r: (r[0], *r[1])),
 ).map(list)

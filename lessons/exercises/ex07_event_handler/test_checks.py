@@ -83,3 +83,18 @@ def test_last_line_at_end_of_file(exercise, serve, connect):
         c.send(b"3\n4")
         c.sock.shutdown(socket.SHUT_WR)
         assert [c.line(), c.line(), c.line()] == [b"= 3\n", b"= 7\n", b""]
+
+
+def test_a_line_of_exactly_max_line_bytes_is_accepted(exercise, serve, connect):
+    with serve(exercise.make_server()) as server, connect(server.server_address) as c:
+        assert c.ask(b"7".rjust(exercise.MAX_LINE - 1, b"0") + b"\n") == b"= 7\n", (
+            "MAX_LINE bytes, newline included, is not too long")
+        c.send(b"1".rjust(exercise.MAX_LINE, b"0"))  # MAX_LINE bytes, and then end of file
+        c.sock.shutdown(socket.SHUT_WR)
+        assert c.line() == b"= 8\n", "a last line of MAX_LINE bytes without newline is a line"
+
+
+def test_the_handler_keeps_its_state_in_slots(exercise):
+    # One object per connection, thousands of connections: no per-object __dict__.
+    assert exercise.SumHandler.__dictoffset__ == 0, (
+        "name every attribute the handler sets in __slots__ (its instances have no __dict__)")

@@ -76,8 +76,10 @@ def test_make_server_builds_each_model(exercise):
     with exercise.make_server("pool", pool_size=5, work="compute") as server:
         assert server.pool_size == 5
         assert server.work is exercise.WORK["compute"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sync, threading, pool"):  # name the choices
         exercise.make_server("fastest")
+    with exercise.make_server("sync") as one, exercise.make_server("sync") as two:
+        assert one.server_address[1] != two.server_address[1], "bind port 0: any free port"
 
 
 def _fake(pool_size, rps):
@@ -90,6 +92,8 @@ def test_smallest_matching_pool_reads_the_results(exercise):
     assert exercise.smallest_matching_pool(pools, threads, within=0.9) == 8
     assert exercise.smallest_matching_pool(pools, threads, within=0.6) == 4
     assert exercise.smallest_matching_pool(pools[::-1], threads, within=0.3) == 2
+    assert exercise.smallest_matching_pool([*pools, _fake(3, 150.0)], threads, within=0.5) == 3, (
+        "a pool that reaches exactly within x threading's throughput matches")
     assert exercise.smallest_matching_pool(pools, dict(threads, throughput_rps=1000.0),
                                            within=0.9) is None
 
@@ -113,6 +117,16 @@ def test_the_figure_shows_throughput_and_p99(exercise):
         for result in results:
             assert result["model"] in texts, f"the figure does not name {result['model']!r}"
         assert all(ax.get_ylabel() for ax in axes), "label every y axis (with its unit)"
+        assert all(ax.get_title() for ax in axes), "give each panel a title"
+        for ax in axes:
+            ticks = " ".join(text.get_text() for text in ax.get_xticklabels())
+            assert all(r["model"] in ticks for r in results), "name the models under each panel"
+        assert any(ax.get_legend() for ax in axes), "a legend says which bar is p50, which p99"
+        assert "6 clients" in figure.get_suptitle(), "the title says how many clients"
+        for ax in axes:  # bars side by side: none hides part of another
+            spans = sorted((bar.get_x(), bar.get_x() + bar.get_width()) for bar in ax.patches)
+            assert all(end <= start + 1e-9 for (_, end), (start, _) in zip(spans, spans[1:])), (
+                "bars overlap: offset each percentile's bars by their width")
         heights = [patch.get_height() for ax in axes for patch in ax.patches]
         for result in results:
             for value in (result["throughput_rps"], result["latency_ms"]["p99"]):

@@ -90,3 +90,13 @@ def test_two_workers_incrementing_at_once_lose_nothing(exercise, serve, connect)
             "time, so one overwrote the other's update. A lock must exclude the other process")
         values = sorted(int(line) for lines in replies.values() for line in lines)
         assert values == list(range(1, 2 * INCREMENTS + 1)), "every INCR must get its own value"
+
+
+def test_server_close_releases_the_shared_memory(exercise):
+    import mmap
+
+    server = exercise.make_server()
+    server.server_close()
+    left = [name for name, value in vars(server).items()
+            if isinstance(value, mmap.mmap) and not value.closed]
+    assert not left, f"server_close() leaves shared memory mapped: close {left}"

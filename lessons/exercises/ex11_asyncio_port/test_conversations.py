@@ -1,10 +1,5 @@
-"""Generated conversations for exercise 11: your server against the reference solution.
-
-Exercise 02's conversations (see its test_conversations.py), on asyncio: a
-few lines with odd bytes and QUIT in any case, cut into pieces anywhere,
-maybe a last line without newline, then the client half-closes and reads
-until the server closes. Each server runs on its own event loop, started
-the way test_checks.py starts it.
+"""Generated conversations for exercise 11: exercise 02's (see its test_conversations.py),
+with each server on its own event loop, started as test_checks.py starts it.
 """
 
 from __future__ import annotations
