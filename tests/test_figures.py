@@ -159,10 +159,11 @@ FAKE_TRANSITIONS = {
 
 
 @pytest.mark.parametrize("make", [
-    diagrams.tcp_sequence, diagrams.pipeline, diagrams.deaf_server,
+    diagrams.tcp_sequence, diagrams.tls_sequence, diagrams.pipeline, diagrams.deaf_server,
     lambda: diagrams.deaf_server(1234.5),
     lambda: diagrams.lifecycle(FAKE_TRANSITIONS),
-], ids=["tcp_sequence", "pipeline", "deaf_server", "deaf_server_measured", "lifecycle"])
+], ids=["tcp_sequence", "tls_sequence", "pipeline", "deaf_server", "deaf_server_measured",
+        "lifecycle"])
 def test_diagrams_are_legible(make: Callable[[], Figure],
                               drawn: Callable[[Figure], Figure]) -> None:
     check_legible(drawn(make()))
@@ -188,6 +189,19 @@ def test_lifecycle_of_the_real_table(drawn: Callable[[Figure], Figure]) -> None:
     if table is None:
         pytest.skip("netserv.base has no TRANSITIONS table yet")
     check_legible(drawn(diagrams.lifecycle(table)))
+
+
+def test_tls_sequence_puts_the_handshake_in_one_round_trip_after_tcps(
+        drawn: Callable[[Figure], Figure]) -> None:
+    fig = drawn(diagrams.tls_sequence())
+    shown = [t.get_text() for t in texts(fig)]
+    labels = [step.label for step in diagrams.TLS_STEPS]
+    for label in labels:
+        assert label in shown
+    rounds = {step.label.split(":")[0]: step.states["round trip"] for step in diagrams.TLS_STEPS}
+    assert rounds["SYN"] == rounds["SYN-ACK"] == "1: TCP"
+    assert rounds["ClientHello"] == rounds["CertificateVerify (signature), Finished"] == "2: TLS"
+    assert rounds["Finished + the request"] == "3: data"
 
 
 def test_tcp_sequence_shows_observed_states_in_black(drawn: Callable[[Figure], Figure]) -> None:

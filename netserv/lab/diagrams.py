@@ -1,4 +1,4 @@
-"""Diagrams drawn by code: TCP's conversation, the pipeline, a deaf server, the lifecycle.
+"""Diagrams drawn by code: TCP and TLS conversations, the pipeline, a deaf server, the lifecycle.
 
 Theory of operation
 -------------------
@@ -18,6 +18,8 @@ observation as data instead of restating the textbook:
 * :func:`lifecycle` draws a transition table ``{(state, step): state}``, the
   one ``netserv.base.TRANSITIONS`` the server itself obeys.
 * :func:`deaf_server` takes client B's measured wait.
+* :func:`tls_sequence` is TCP's handshake of :data:`TEXTBOOK_STEPS` followed
+  by TLS 1.3's (RFC 8446), with the round trip each row belongs to.
 * :func:`pipeline` is the order of BaseServer's hooks, which the notebooks
   check with the tracer.
 
@@ -43,8 +45,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
 
-__all__ = ["FONT", "TCP_STATES", "TEXTBOOK_STEPS", "WIDTH", "Step", "connection_states",
-           "deaf_server", "lifecycle", "pipeline", "tcp_sequence"]
+__all__ = ["FONT", "TCP_STATES", "TEXTBOOK_STEPS", "TLS_STEPS", "WIDTH", "Step",
+           "connection_states", "deaf_server", "lifecycle", "pipeline", "tcp_sequence",
+           "tls_sequence"]
 
 #: Height of one step of a sequence diagram, and of its header, in inches.
 _STEP, _HEADER = 0.42, 0.9
@@ -204,6 +207,39 @@ def tcp_sequence(steps: Sequence[Step] = TEXTBOOK_STEPS,
     """
     return _sequence(title, {_CLIENT: 1.9, _KERNEL: 3.9, _SERVER: 5.65},
                      {_CLIENT_END: 0.62, _SERVER_END: 7.3}, steps)
+
+
+# -- 17: TLS 1.3 on top of TCP --------------------------------------------------------
+
+_ROUND_TRIP = "round trip"
+
+#: One HTTPS request on a new connection: TCP's handshake (as in
+#: TEXTBOOK_STEPS), then TLS 1.3's full handshake (RFC 8446, section 2), then
+#: the request. The column says which of the client's round trips a row is in.
+TLS_STEPS: tuple[Step, ...] = (
+    Step("SYN", _CLIENT, _SERVER, {_ROUND_TRIP: "1: TCP"}),
+    Step("SYN-ACK", _SERVER, _CLIENT, {_ROUND_TRIP: "1: TCP"}),
+    Step("ACK", _CLIENT, _SERVER, {_ROUND_TRIP: "(no wait)"}),
+    Step("ClientHello: versions, ciphers, SNI, key share", _CLIENT, _SERVER,
+         {_ROUND_TRIP: "2: TLS"}),
+    Step("ServerHello: key share (encrypted from here)", _SERVER, _CLIENT,
+         {_ROUND_TRIP: "2: TLS"}),
+    Step("EncryptedExtensions, Certificate", _SERVER, _CLIENT, {_ROUND_TRIP: "2: TLS"}),
+    Step("CertificateVerify (signature), Finished", _SERVER, _CLIENT,
+         {_ROUND_TRIP: "2: TLS"}),
+    Step("Finished + the request", _CLIENT, _SERVER, {_ROUND_TRIP: "3: data"}),
+    Step("session tickets, the response", _SERVER, _CLIENT, {_ROUND_TRIP: "3: data"}),
+)
+
+
+def tls_sequence(steps: Sequence[Step] = TLS_STEPS,
+                 title: str = "A new HTTPS connection: TCP's handshake, then TLS 1.3's") -> Figure:
+    """A sequence diagram of TCP's and TLS 1.3's handshakes and one request.
+
+    Lifeline names: "client", "server (TCPServer)"; state column: "round trip"
+    (see Step). Rows in TLS_STEPS' order; no socket states are drawn.
+    """
+    return _sequence(title, {_CLIENT: 2.0, _SERVER: 6.6}, {_ROUND_TRIP: 0.6}, steps)
 
 
 # -- 07: the deaf server ----------------------------------------------------------------
