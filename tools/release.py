@@ -51,6 +51,9 @@ EXCLUDED = (
     re.compile(r"^\.ci/"),
     re.compile(r"^\.github/workflows/"),
     re.compile(r"^tools/make_starters\.py$"),
+    # The website's sources: the published site holds the instructor notes; students read the
+    # published site or the pages themselves.
+    re.compile(r"^site/"),
 )
 CLASSROOM_WORKFLOW = (pathlib.Path(".github/classroom/classroom.yml"),
                       pathlib.Path(".github/workflows/classroom.yml"))

@@ -186,6 +186,12 @@ def serve() -> Callable[[Any], contextlib.AbstractContextManager[Any]]:
 CLIENT_TIMEOUT = float(os.environ.get("NETSERV_EXERCISE_CLIENT_TIMEOUT", "5.0"))
 
 
+@pytest.fixture
+def client_timeout() -> float:
+    """CLIENT_TIMEOUT, for checks that open their own sockets (exercise 12's TLS clients)."""
+    return CLIENT_TIMEOUT
+
+
 class Client:
     """A stream client with a timeout, reading replies line by line.
 
