@@ -7,12 +7,15 @@ check waits until both workers are forked: a client socket opened earlier
 would be inherited by a worker, and closing it here would not close it there.
 """
 
+import os
 import threading
 import time
 
 import pytest
 
 pytestmark = [
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="pre-forked workers need os.fork(), "
+                       "which this system lacks: use WSL2 or a Codespace (docs/setup.md)"),
     pytest.mark.timeout(60),
     # The server's loop runs in a thread of this process when it forks its workers.
     pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork:DeprecationWarning"),
