@@ -284,8 +284,10 @@ def failure_lines(capfd: pytest.CaptureFixture[str], count: int) -> list[str]:
 def test_silent_client_does_not_stop_another(ca: CourseCA, model: str, transport: str) -> None:
     # A handshake deadline longer than the clients' patience: if the silent
     # client held the accept loop, the second client would time out. (On
-    # pre-fork each worker accepts for itself: the silent client holds one
-    # worker, the other one answers.)
+    # pre-fork each worker accepts and serves in the same thread: the silent
+    # client holds one worker wherever its handshake runs, and the other
+    # answers. There this shows that a silent client costs one worker, not
+    # the server; the tests below show where the handshake runs.)
     with tls_server(ca, model, transport, handshake_timeout=2 * DEAF_TIMEOUT) as server:
         with remote_client(server) as silent:
             assert echo(ca, server, model, timeout=DEAF_TIMEOUT) == b"hello\n"
