@@ -37,6 +37,10 @@ import support
 
 pytest.importorskip("trustme")
 
+#: The forking models fork from this process while the serve loop runs in a
+#: thread: the warning about it is expected.
+pytestmark = support.expects_fork_with_threads_warning
+
 #: Seconds a client of these tests waits for anything before it fails.
 WAIT = support.CLIENT_TIMEOUT
 
@@ -57,14 +61,18 @@ class EchoHandler(netserv.StreamRequestHandler):
             self.wfile.write(line)
 
 
-#: The models run in this process. The forking and pre-fork TLS servers
-#: (TLSForkingTCPServer, TLSPreForkTCPServer) run the same TCPServer code in
-#: their children; benchmarks/tls.py drives them from a server process of
-#: their own. Not here yet: a child forked after this process opened a
-#: client socket holds a copy of that client's end, so the echo handler's
-#: child never reads end-of-file and server_close() waits for it. They need
-#: their clients in another process (as remote_client does) throughout.
+#: The models whose requests run in this process (a thread, a pool, the loop).
 MODELS = ["threading", "pool", "eventdriven"]
+#: The models whose requests run in a forked process. A child forked after
+#: this process opened a client socket holds a copy of that client's end: the
+#: echo handler's child would never read end-of-file and server_close() would
+#: wait for it forever. So on "forking" (a child per connection, forked after
+#: the client connected) every client runs in another process
+#: (:func:`remote_exchange`, :func:`remote_client`); on "prefork" (workers
+#: forked once, when serving starts) :func:`tls_server` waits until every
+#: worker is forked before the test opens a socket.
+FORKED_MODELS = ["forking", "prefork"] if hasattr(os, "fork") else []
+ALL_MODELS = MODELS + FORKED_MODELS
 TRANSPORTS = ["tcp", "unix"] if hasattr(socket, "AF_UNIX") else ["tcp"]
 
 
@@ -93,6 +101,11 @@ def tls_server(ca: CourseCA, model: str, transport: str, **attributes: Any) -> I
         address: Any = ("127.0.0.1", 0) if transport == "tcp" else os.path.join(folder, "s")
         server = cls(address, handler, context=ca.server_context())
         with support.serving(server):
+            if model == "prefork":  # no client socket before every worker is forked
+                deadline = time.monotonic() + WAIT
+                while len(server.worker_pids) < server.workers:
+                    assert time.monotonic() < deadline, "the workers were not forked"
+                    time.sleep(0.01)  # polling the supervisor: no event crosses processes
             yield server
 
 
@@ -180,6 +193,69 @@ def remote_client(server: Any, payload: bytes = b"") -> Iterator[subprocess.Pope
         process.stdout.close()
 
 
+#: Run by :func:`remote_exchange`: one client in another process. "echo":
+#: TLS, send a line, read it back; "plain": send an HTTP request in plain text;
+#: "silent": send nothing. Then read until the server closes; print the reply
+#: and the seconds from connect to close (or the error) as JSON.
+_REMOTE_EXCHANGE = """
+import contextlib, json, socket, ssl, sys, time
+mode, family, address = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+timeout, cadata = float(sys.argv[4]), sys.argv[5]
+sock = socket.socket(family, socket.SOCK_STREAM)
+sock.settimeout(timeout)
+try:
+    sock.connect(tuple(address) if isinstance(address, list) else address)
+    started = time.monotonic()
+    if mode == "echo":
+        context = ssl.create_default_context(cadata=cadata)
+        sock = context.wrap_socket(sock, server_hostname="localhost")
+        sock.sendall(b"hello\\n")
+    elif mode == "plain":
+        sock.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+    got = b""
+    with contextlib.suppress(ConnectionResetError):
+        while not (mode == "echo" and got.endswith(b"\\n")):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    result = {"reply": got.hex(), "waited": time.monotonic() - started}
+except OSError as error:
+    result = {"error": f"{type(error).__name__}: {error}"}
+finally:
+    sock.close()
+print(json.dumps(result), flush=True)
+"""
+
+#: Seconds a client process may take to start, on top of its socket timeout.
+PROCESS_START = 30.0
+
+
+def remote_exchange(ca: CourseCA, server: Any, mode: str,
+                    timeout: float = WAIT) -> tuple[bytes, float]:
+    """One client of ``mode`` (see _REMOTE_EXCHANGE) in another process.
+
+    Returns (what the server sent, seconds from connect to close); a socket
+    error in the client (a timeout) fails the test. The client's own socket
+    timeout bounds what it measures: the interpreter's start is not counted.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _REMOTE_EXCHANGE, mode, str(int(server.address_family)),
+         json.dumps(server.server_address), str(timeout), ca.ca_pem().decode()],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, check=True,
+        timeout=timeout + PROCESS_START)
+    result = json.loads(done.stdout)
+    assert "error" not in result, f"the {mode} client failed: {result['error']}"
+    return bytes.fromhex(result["reply"]), float(result["waited"])
+
+
+def echo(ca: CourseCA, server: Any, model: str, timeout: float = WAIT) -> bytes:
+    """One TLS echo, from this process or, on the forking model, another."""
+    if model == "forking":
+        return remote_exchange(ca, server, "echo", timeout)[0]
+    return tls_echo(ca, server, timeout)
+
+
 def wait_closed(sock: socket.socket) -> bytes:
     """Read until the server closes (EOF or reset); return what came."""
     got = b""
@@ -204,14 +280,18 @@ def failure_lines(capfd: pytest.CaptureFixture[str], count: int) -> list[str]:
 # -- the silent client ---------------------------------------------------------
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", ALL_MODELS)
 def test_silent_client_does_not_stop_another(ca: CourseCA, model: str, transport: str) -> None:
     # A handshake deadline longer than the clients' patience: if the silent
-    # client held the accept loop, the second client would time out.
+    # client held the accept loop, the second client would time out. (On
+    # pre-fork each worker accepts and serves in the same thread: the silent
+    # client holds one worker wherever its handshake runs, and the other
+    # answers. There this shows that a silent client costs one worker, not
+    # the server; the tests below show where the handshake runs.)
     with tls_server(ca, model, transport, handshake_timeout=2 * DEAF_TIMEOUT) as server:
         with remote_client(server) as silent:
-            assert tls_echo(ca, server, timeout=DEAF_TIMEOUT) == b"hello\n"
-            assert tls_echo(ca, server, timeout=DEAF_TIMEOUT) == b"hello\n"
+            assert echo(ca, server, model, timeout=DEAF_TIMEOUT) == b"hello\n"
+            assert echo(ca, server, model, timeout=DEAF_TIMEOUT) == b"hello\n"
             assert silent.poll() is None  # still connected, still silent
 
 
@@ -238,20 +318,25 @@ def test_standard_pattern_is_deaf_with_one_silent_client(ca: CourseCA) -> None:
 
 # -- failed handshakes: one line, and the server serves on ------------------------------
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", ALL_MODELS)
 def test_plain_text_to_tls_port_is_one_line(ca: CourseCA, model: str,
                                             capfd: pytest.CaptureFixture[str]) -> None:
+    # A forked child writes its line to the same stderr, which capfd reads.
     with tls_server(ca, model, "tcp") as server:
-        with plain_client(server) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-            assert not wait_closed(sock).startswith(b"HTTP")
-        assert tls_echo(ca, server) == b"hello\n"
+        if model == "forking":
+            reply = remote_exchange(ca, server, "plain")[0]
+        else:
+            with plain_client(server) as sock:
+                sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                reply = wait_closed(sock)
+        assert not reply.startswith(b"HTTP")
+        assert echo(ca, server, model) == b"hello\n"
         lines = failure_lines(capfd, 1)
     assert sum("TLS handshake" in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", ALL_MODELS)
 def test_reset_mid_handshake_is_one_line(ca: CourseCA, model: str,
                                          capfd: pytest.CaptureFixture[str]) -> None:
     hello = client_hello(ca)
@@ -261,23 +346,27 @@ def test_reset_mid_handshake_is_one_line(ca: CourseCA, model: str,
             # loop has accepted it (accept() is first come, first served): the
             # reset at the block's end then comes mid-handshake, not before
             # accept(), which would drop it silently as any server does.
-            assert tls_echo(ca, server) == b"hello\n"
+            assert echo(ca, server, model) == b"hello\n"
         lines = failure_lines(capfd, 1)
     assert sum("TLS handshake" in line for line in lines) == 1, lines
     assert not any("Traceback" in line for line in lines), lines
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", ALL_MODELS)
 def test_handshake_times_out(ca: CourseCA, model: str,
                              capfd: pytest.CaptureFixture[str]) -> None:
     deadline = 0.3  # seconds: short, so that the test is quick
     with tls_server(ca, model, "tcp", handshake_timeout=deadline) as server:
-        with plain_client(server) as silent:
-            started = time.monotonic()
-            assert wait_closed(silent) == b""  # the server gave up and closed
-            waited = time.monotonic() - started
+        if model == "forking":
+            reply, waited = remote_exchange(ca, server, "silent")
+        else:
+            with plain_client(server) as silent:
+                started = time.monotonic()
+                reply = wait_closed(silent)
+                waited = time.monotonic() - started
+        assert reply == b""  # the server gave up and closed
         lines = failure_lines(capfd, 1)
-        assert tls_echo(ca, server) == b"hello\n"
+        assert echo(ca, server, model) == b"hello\n"
     assert waited >= deadline * 0.9  # not closed before its deadline (timer granularity)
     assert any("TLS handshake" in line and "Timeout" in line for line in lines), lines
 
@@ -315,6 +404,9 @@ def leq(now: tuple[int, int], before: tuple[int, int]) -> bool:
     return now[0] <= before[0] and now[1] <= before[1]
 
 
+#: Only the models that serve in this process: on forking and pre-fork the
+#: connections' descriptors and threads live in other processes (a child per
+#: connection, or the workers), which this census cannot see.
 @pytest.mark.parametrize("model", MODELS)
 def test_many_handshakes_leave_nothing_behind(ca: CourseCA, model: str) -> None:
     context = ca.client_context()
