@@ -14,7 +14,11 @@ from __future__ import annotations
 import contextlib
 import http.client
 import importlib
+import json
+import os
+import pathlib
 import socketserver
+import subprocess
 import sys
 from collections.abc import Iterator
 from types import ModuleType
@@ -29,6 +33,8 @@ from netserv.lab.certs import CourseCA
 import support
 
 pytest.importorskip("trustme")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 @contextlib.contextmanager
@@ -157,3 +163,93 @@ def test_threading_https_server_is_deaf_on_the_standard_module(ca: CourseCA) -> 
             with remote_client(server):
                 with pytest.raises(TimeoutError):
                     https_get(ca, server, DEAF_TIMEOUT)
+
+
+# -- the real ThreadingHTTPSServer on every Python from 3.14 this machine has -------------
+
+#: One run of http.server.ThreadingHTTPSServer in another interpreter, with netserv or the
+#: standard module as ``socketserver``: needs only the standard library and netserv's source
+#: (trustme, which makes the certificates, runs here). Prints what a second client saw
+#: before, while and after one client sat connected and silent: 200 or "timeout".
+NEWER_PYTHON_RUN = r"""
+import http.client, json, socket, ssl, sys, threading
+impl, certfile, cafile, silent_timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+if impl == "netserv":
+    import netserv
+    sys.modules["socketserver"] = netserv
+import http.server
+
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"hello\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        pass
+
+server = http.server.ThreadingHTTPSServer(("127.0.0.1", 0), Hello, certfile=certfile)
+server.daemon_threads = True
+thread = threading.Thread(target=server.serve_forever)
+thread.start()
+context = ssl.create_default_context(cafile=cafile)
+
+def get(timeout):
+    conn = http.client.HTTPSConnection("127.0.0.1", server.server_address[1],
+                                       timeout=timeout, context=context)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        return response.status if response.read() == b"hello\n" else "wrong body"
+    except TimeoutError:
+        return "timeout"
+    finally:
+        conn.close()
+
+seen = {"before": get(10.0)}
+with socket.create_connection(server.server_address[:2]):  # connected, silent
+    seen["while_silent"] = get(silent_timeout)
+seen["after"] = get(10.0)
+server.shutdown()
+server.server_close()
+thread.join()
+print(json.dumps({"socketserver": sys.modules["socketserver"].__name__, **seen}))
+"""
+#: Seconds a run in another interpreter may take (start-up included).
+NEWER_PYTHON_RUN_TIMEOUT = 60
+
+
+def newer_interpreters() -> list[Any]:
+    """Every CPython from 3.14 that tools/interpreters.py finds, or a visible skip."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from interpreters import find_interpreters
+    finally:
+        sys.path.pop(0)
+    params = []
+    for found in find_interpreters():
+        if tuple(map(int, found.version.split("."))) < (3, 14):
+            continue
+        marks = [] if found.path else [pytest.mark.skip(
+            reason=f"SKIP python{found.version}: {found.why_missing} (make pythons)")]
+        params.append(pytest.param(found.path, id=found.version, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("python", newer_interpreters())
+@pytest.mark.parametrize("impl", ["netserv", "socketserver"])
+def test_the_real_threading_https_server_with_one_silent_client(
+        ca: CourseCA, python: str, impl: str) -> None:
+    with ca.files() as files:
+        done = subprocess.run(
+            [python, "-c", NEWER_PYTHON_RUN, impl, files.cert, files.ca, str(DEAF_TIMEOUT)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True, text=True, timeout=NEWER_PYTHON_RUN_TIMEOUT, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["socketserver"] == impl
+    assert (seen["before"], seen["after"]) == (200, 200), seen
+    # The standard module's accept() waits for the silent client's handshake: deaf.
+    assert seen["while_silent"] == (200 if impl == "netserv" else "timeout"), seen
