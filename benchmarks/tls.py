@@ -8,6 +8,10 @@
 2. Requests/s on the threading server: a new connection per request, one
    connection kept alive, and a new connection per request that resumes the
    TLS session (a TLS 1.3 ticket): what keep-alive and resumption buy.
+0. One client connected and silent (it never sends its ClientHello): how long another
+   client's TLS request takes, median and spread of SILENT_REQUESTS, per model, beside the
+   standard module's pattern (a ThreadingTCPServer whose listening socket is wrapped with
+   handshake-on-connect), whose accept() waits for the silent client: it times out.
 3. A TLS line echo on 64 established connections: server CPU per request of
    netserv's event-driven TLS server and of asyncio's TLS transport
    (asyncio.start_server(..., ssl=context) and a Protocol), their ratio, and
@@ -47,6 +51,10 @@ REQUESTS = 4000
 ROUNDS = 200
 ESTABLISHED = 64  # connections of the echo comparison (the peers benchmark's count)
 QUICK_DIVISOR = 4
+#: Requests timed while one client sits silent, and how long each may wait: the median of
+#: five, with the fastest and slowest; a deaf server shows "timeout" instead.
+SILENT_REQUESTS = 5
+SILENT_TIMEOUT = 2.0
 MODELS = ("threading", "pool", "eventdriven", "prefork", "forking")
 
 
@@ -84,6 +92,9 @@ def serve(kind: str, certfile: str) -> None:
     if not kind.startswith("plain-"):
         context = tls.server_context(certfile)
     model = kind.removeprefix("plain-")
+    if model == "stdlib-wrapped":
+        serve_stdlib_wrapped(context)
+        return
     if model == "asyncio":
         asyncio.run(serve_asyncio(context))
         return
@@ -105,6 +116,31 @@ def serve(kind: str, certfile: str) -> None:
     answer_cpu_questions()
     server.shutdown()
     server.server_close()
+
+
+def serve_stdlib_wrapped(context: ssl.SSLContext | None) -> None:
+    """The standard module's pattern: the listening socket wrapped with handshake-on-connect,
+    so that accept() performs each handshake in the serving thread."""
+    import socketserver
+    import threading
+
+    assert context is not None
+
+    class Wrapped(socketserver.ThreadingTCPServer):
+        daemon_threads = True
+        block_on_close = False
+
+        def server_activate(self) -> None:
+            super().server_activate()
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+
+    server = Wrapped(("127.0.0.1", 0), EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.5,), daemon=True)
+    thread.start()
+    print(server.server_address[1], flush=True)
+    answer_cpu_questions()
+    # A handshake may still hold the loop (the silent client is gone by now): do not wait.
+    server.socket.close()
 
 
 async def serve_asyncio(context: ssl.SSLContext | None) -> None:
@@ -150,8 +186,9 @@ class Server:
 
 # -- the client ----------------------------------------------------------------
 
-def one_request(port: int, context: ssl.SSLContext, session: Any = None) -> Any:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+def one_request(port: int, context: ssl.SSLContext, session: Any = None,
+                timeout: float = 30) -> Any:
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
         # A client that sends right after its Finished: without NODELAY, Nagle holds
         # the line until the server ACKs, and a delayed ACK costs 40 ms.
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -171,6 +208,37 @@ def measure(server: Server, count: int, work: Any) -> tuple[float, float, float]
     server_ms = (server.cpu() - server_before) * 1000 / count
     client_ms = (time.process_time() - client_before) * 1000 / count
     return count / wall, server_ms, client_ms
+
+
+def silent_client(ca: CourseCA, certfile: str) -> None:
+    print(f"0. One client connected and silent: another client's TLS request, "
+          f"{SILENT_REQUESTS} in a row ({SILENT_TIMEOUT:.0f} s timeout each)")
+    print(f"{'server':<16} {'median ms':>10} {'fastest':>8} {'slowest':>8}")
+    context = ca.client_context()
+    for model in ("stdlib-wrapped", *MODELS):
+        if model in ("prefork", "forking") and not hasattr(os, "fork"):
+            continue
+        server = Server(model, certfile)
+        times: list[float | None] = []
+        try:
+            with socket.create_connection(("127.0.0.1", server.port)):  # silent
+                for _ in range(SILENT_REQUESTS):
+                    started = time.perf_counter()
+                    try:
+                        one_request(server.port, context, timeout=SILENT_TIMEOUT)
+                        times.append((time.perf_counter() - started) * 1000)
+                    except TimeoutError:
+                        times.append(None)
+        finally:
+            server.stop()
+        answered = sorted(t for t in times if t is not None)
+        if len(answered) < len(times):
+            print(f"{model:<16} {'timeout':>10}   ({len(times) - len(answered)} of "
+                  f"{len(times)} timed out after {SILENT_TIMEOUT:.0f} s)")
+        else:
+            median = answered[len(answered) // 2]
+            print(f"{model:<16} {median:>10.1f} {answered[0]:>8.1f} {answered[-1]:>8.1f}")
+    print()
 
 
 def handshakes(ca: CourseCA, certfile: str, count: int) -> None:
@@ -270,6 +338,8 @@ def established(ca: CourseCA, certfile: str, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--silent-only", action="store_true",
+                        help="only table 0 (one client connected and silent)")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "CERTFILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -278,6 +348,9 @@ def main() -> None:
     divisor = QUICK_DIVISOR if args.quick else 1
     ca = CourseCA()
     with ca.files() as files:
+        silent_client(ca, files.cert)
+        if args.silent_only:
+            return
         handshakes(ca, files.cert, HANDSHAKES // divisor)
         keepalive_and_resumption(ca, files.cert, REQUESTS // divisor)
         established(ca, files.cert, ROUNDS // divisor)
