@@ -322,15 +322,18 @@ class Trickler:
     def __init__(self, server: Any) -> None:
         self.sock = socket.socket(server.address_family, socket.SOCK_STREAM)
         self.sock.settimeout(support.CLIENT_TIMEOUT)
+        # The server's deadline starts once it has accepted, so no earlier than this: the
+        # clock starts here, not when this thread first runs (on a loaded machine the
+        # thread may start late, and the cut would look early).
+        self.connecting = time.monotonic()
         self.sock.connect(server.server_address)
         self.sent = 0
-        self.held = 0.0  # seconds from the first byte to the server hanging up
+        self.held = 0.0  # seconds from connecting to the server hanging up
         self.started = threading.Event()
         self.thread = threading.Thread(target=self._run)
         self.thread.start()
 
     def _run(self) -> None:
-        first = time.monotonic()
         try:
             while self.sent < TRICKLE_BYTES:
                 self.sock.sendall(b"x")
@@ -343,7 +346,7 @@ class Trickler:
         except OSError:
             pass  # a reset: the server hung up on unread bytes
         finally:
-            self.held = time.monotonic() - first
+            self.held = time.monotonic() - self.connecting
             self.started.set()
 
     def __enter__(self) -> Self:
